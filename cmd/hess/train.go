@@ -1,0 +1,252 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/hessian-cluster/hess/hessian"
+	"github.com/hessian-cluster/hess/internal/plots"
+)
+
+func init() {
+	register("train", "regularized Newton training on MNIST (the main job)", runTrain)
+}
+
+// checkpoint is what --out keeps after every step and --resume continues from.
+type checkpoint struct {
+	Version  int                  `json:"version"`
+	NextStep int                  `json:"next_step"`
+	Eps      float64              `json:"eps"`
+	Damping  float64              `json:"damping"`
+	Batch    string               `json:"batch"`
+	Seed     uint64               `json:"seed"`
+	Data     string               `json:"data"`
+	Records  []hessian.StepRecord `json:"records"`
+	Weights  []float64            `json:"weights"` // flat order v[10*j+k]; JSON keeps float64 exactly
+}
+
+const checkpointFile = "checkpoint.json"
+
+func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("train", "[flags]", stderr)
+	var (
+		df      dataFlags
+		cf      clusterFlags
+		eps     = fs.Float64("eps", 0.001, "weight of the Laplacian penalty eps * sum_k ||L w_k||^2 (0: none; the Hessian is then singular)")
+		damping = fs.Float64("damping", 0, "add tau * I to the Hessian (explicit damping, reported each step)")
+		steps   = fs.Int("steps", 50, "Newton steps at most")
+		tol     = fs.Float64("tol", 1e-9, "stop when the gradient norm is below this")
+		out     = fs.String("out", "", "folder for weights.npy, the checkpoint after each step, and PNGs of the training curve and weights")
+		resume  = fs.String("resume", "", "continue from the checkpoint in this folder (its settings are kept)")
+		jsonOut = fs.Bool("json", false, "print one JSON object per step instead of a table")
+		level   = fs.String("log-level", "info", "log level: debug, info, warn, error")
+	)
+	df.register(fs, "all")
+	cf.register(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	logger, err := newLogger(stderr, *level)
+	if err != nil {
+		return err
+	}
+	if err := checkEps(*eps); err != nil {
+		return err
+	}
+	if !(*damping >= 0) {
+		return fmt.Errorf("--damping %v: want >= 0", *damping)
+	}
+	if *steps < 0 {
+		return fmt.Errorf("--steps %d: want >= 0", *steps)
+	}
+	if !(*tol > 0) {
+		return fmt.Errorf("--tol %v: want > 0", *tol)
+	}
+	w := make([]float64, hessian.Params)
+	var ck checkpoint
+	if *resume != "" {
+		if ck, err = readCheckpoint(*resume); err != nil {
+			return err
+		}
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		for name, same := range map[string]bool{"eps": *eps == ck.Eps, "damping": *damping == ck.Damping, "batch": df.batch == ck.Batch, "seed": df.seed == ck.Seed, "data": df.dir == ck.Data} {
+			if set[name] && !same {
+				return fmt.Errorf("--%s differs from the checkpoint in %s: a resumed run keeps its settings", name, *resume)
+			}
+		}
+		*eps, *damping, df.batch, df.seed, df.dir = ck.Eps, ck.Damping, ck.Batch, ck.Seed, ck.Data
+		copy(w, ck.Weights)
+		if n := len(ck.Records); n > 0 && ck.Records[n-1].Converged {
+			ck.Records = ck.Records[:n-1] // the converged record is made again
+		}
+		if *out == "" {
+			*out = *resume
+		}
+		logger.Info("resuming", "checkpoint", filepath.Join(*resume, checkpointFile), "step", ck.NextStep)
+	}
+	if *out != "" {
+		if err := os.MkdirAll(*out, 0o755); err != nil {
+			return err
+		}
+	}
+	train, test, err := df.load()
+	if err != nil {
+		return err
+	}
+	logger.Info("data", "train", train.Len(), "test", test.Len(), "eps", *eps)
+	prob, closeProb, err := newProblem(ctx, train, *eps, cf, logger)
+	if err != nil {
+		return err
+	}
+	defer closeProb()
+	prog := newProgress(stderr)
+	if l, ok := prob.(*hessian.Local); ok {
+		l.Progress = prog.report
+	}
+
+	ck = checkpoint{Version: 1, Eps: *eps, Damping: *damping, Batch: df.batch, Seed: df.seed, Data: df.dir, Records: ck.Records}
+	if !*jsonOut {
+		fmt.Fprintf(stdout, "%4s  %-20s %-10s %-6s %-9s %-9s %-10s %-8s\n", "step", "objective", "grad_norm", "t", "train_acc", "test_acc", "assemble_s", "solve_s")
+	}
+	enc := json.NewEncoder(stdout)
+	start := time.Now()
+	res, err := hessian.Newton(ctx, prob, w, hessian.NewtonOptions{
+		Tol:          *tol,
+		MaxSteps:     *steps,
+		Damping:      *damping,
+		StartStep:    len(ck.Records),
+		TestAccuracy: func(w []float64) float64 { return hessian.Accuracy(w, test) },
+		OnStep: func(r hessian.StepRecord, w []float64) error {
+			if *jsonOut {
+				if err := enc.Encode(r); err != nil {
+					return err
+				}
+			} else {
+				fmt.Fprintf(stdout, "%4d  %-20.15g %-10.3e %-6.3g %-9.5f %-9.4f %-10.2f %-8.2f%s\n", r.Step, r.Objective, r.GradNorm, r.StepSize, r.TrainAcc, r.TestAcc, r.AssembleS, r.SolveS, stepNote(r))
+			}
+			ck.Records = append(ck.Records, r)
+			ck.NextStep = r.Step + 1
+			if r.Converged {
+				ck.NextStep = r.Step // a resumed run re-checks the gradient
+			}
+			ck.Weights = w
+			if *out != "" {
+				return writeCheckpoint(*out, &ck)
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		if *out != "" && errors.Is(err, context.Canceled) {
+			logger.Info("stopped; continue with --resume", "dir", *out, "next_step", ck.NextStep)
+		}
+		return err
+	}
+	logger.Info("done", "steps", res.Steps, "converged", res.Converged, "objective", res.Final.Objective,
+		"grad_norm", res.GradNorm, "test_acc", hessian.Accuracy(w, test), "seconds", time.Since(start).Seconds())
+	if *out != "" {
+		return writeTrainOutputs(*out, w, ck.Records, logger)
+	}
+	return nil
+}
+
+// stepNote flags what a user should notice about a step.
+func stepNote(r hessian.StepRecord) string {
+	switch {
+	case r.Converged:
+		return "  converged"
+	case r.NoiseLevel:
+		return "  (decrease at rounding level, full step taken)"
+	case r.Damping > 0:
+		return fmt.Sprintf("  (damping %g)", r.Damping)
+	}
+	return ""
+}
+
+// writeTrainOutputs writes the final weights and the pictures of a run.
+func writeTrainOutputs(dir string, w []float64, recs []hessian.StepRecord, logger *slog.Logger) error {
+	if err := hessian.WriteWeights(filepath.Join(dir, "weights.npy"), w); err != nil {
+		return err
+	}
+	steps := make([]plots.Step, len(recs))
+	for i, r := range recs {
+		steps[i] = plots.Step{Step: r.Step, Objective: r.Objective, GradNorm: r.GradNorm, TestAcc: r.TestAcc}
+	}
+	if err := plots.TrainingCurve(filepath.Join(dir, "training.png"), steps); err != nil {
+		return err
+	}
+	if err := plots.WeightImages(filepath.Join(dir, "weights.png"), w); err != nil {
+		return err
+	}
+	logger.Info("wrote", "weights", filepath.Join(dir, "weights.npy"), "curve", filepath.Join(dir, "training.png"), "images", filepath.Join(dir, "weights.png"))
+	return nil
+}
+
+// writeCheckpoint replaces dir/checkpoint.json atomically: a temporary file in the same
+// folder, synced, then renamed over the old one, so a crash leaves the old or the new.
+func writeCheckpoint(dir string, ck *checkpoint) error {
+	b, err := json.Marshal(ck)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(dir, checkpointFile), b)
+}
+
+// writeFileAtomic writes b to path through a synced temporary file and a rename.
+func writeFileAtomic(path string, b []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// readCheckpoint reads and checks dir/checkpoint.json.
+func readCheckpoint(dir string) (checkpoint, error) {
+	path := filepath.Join(dir, checkpointFile)
+	var ck checkpoint
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ck, fmt.Errorf("--resume: %w", err)
+	}
+	if err := json.Unmarshal(b, &ck); err != nil {
+		return ck, fmt.Errorf("--resume: %s: %w", path, err)
+	}
+	if ck.Version != 1 {
+		return ck, fmt.Errorf("--resume: %s: version %d, want 1", path, ck.Version)
+	}
+	if err := hessian.CheckWeights(ck.Weights); err != nil {
+		return ck, fmt.Errorf("--resume: %s: %w", path, err)
+	}
+	if len(ck.Records) != ck.NextStep && !(len(ck.Records) > 0 && ck.Records[len(ck.Records)-1].Converged) {
+		return ck, fmt.Errorf("--resume: %s: %d step records for next step %d", path, len(ck.Records), ck.NextStep)
+	}
+	return ck, nil
+}
