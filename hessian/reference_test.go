@@ -249,6 +249,13 @@ func TestReferenceNewtonRun(t *testing.T) {
 			relClose(t, "gradient norm at step "+itoa(i), r.GradNorm, want.GradNorm, 1e-6)
 		}
 	}
+	// Quadratic convergence: in the last steps |g_{k+1}| / |g_k|^2 stays bounded (the
+	// reference run's ratios are 80 to 90).
+	for i := len(recs) - 3; i < len(recs)-1 && i > 0; i++ {
+		if q := recs[i+1].GradNorm / (recs[i].GradNorm * recs[i].GradNorm); q > 1e3 {
+			t.Errorf("step %d: |g_{k+1}|/|g_k|^2 = %.3g; Newton's quadratic rate gives about 1e2", i+1, q)
+		}
+	}
 	relClose(t, "final objective", res.Final.Objective, 0.366332031336147, 1e-12)
 	relClose(t, "final test accuracy", Accuracy(w, test), 0.9141, 1e-15)
 }
