@@ -109,6 +109,13 @@ func TestEigenvaluesSymScalingAndErrors(t *testing.T) {
 			}
 		}
 	}
+	// A block far below the rest, where Dsterf would scale on its own.
+	tiny := []float64{1, 0, 0, 0, 1e-130, 0, 0, 2e-131, 3e-130}
+	got, err := EigenvaluesSym(tiny, 3)
+	r := math.Hypot(1e-130, 2e-131)
+	if want := []float64{2e-130 - r, 2e-130 + r, 1}; err != nil || !closeRel(got, want, 1e-14) {
+		t.Errorf("EigenvaluesSym(diag(1, tiny block)) = %v, %v; want %v", got, err, want)
+	}
 	// All zero, and one NaN in the lower triangle.
 	if got, err := EigenvaluesSym(make([]float64, 9), 3); err != nil || got[0] != 0 || got[2] != 0 {
 		t.Errorf("EigenvaluesSym(0) = %v, %v; want zeros", got, err)
@@ -131,6 +138,19 @@ func TestEigenvaluesSymScalingAndErrors(t *testing.T) {
 	}); err != nil || last != total || total == 0 {
 		t.Errorf("progress ended at %d of %d (err %v); want the total, > 0", last, total, err)
 	}
+}
+
+// closeRel reports whether got and want agree elementwise to tol relative to each value.
+func closeRel(got, want []float64, tol float64) bool {
+	if len(got) != len(want) {
+		return false
+	}
+	for i := range got {
+		if !(math.Abs(got[i]-want[i]) <= tol*math.Abs(want[i])) {
+			return false
+		}
+	}
+	return true
 }
 
 func containsAll(s string, subs ...string) bool {
@@ -290,6 +310,7 @@ func TestGramReferenceRankVsBatch(t *testing.T) {
 			// The smallest eigenvalue on the range is 1.2e-5 for n = 200 at the random W,
 			// 1.7e-6 of lambda_max: both computations err by a few eps * lambda_max
 			// absolutely, so 1e-9 relative is what agreement can mean there.
+			t.Logf("lambda_max %.17g (rel diff %.2g), smallest above tol %.17g (rel diff %.2g)", r.LambdaMax, r.LambdaMax/rw.EigMax-1, r.LambdaMinAboveTol, r.LambdaMinAboveTol/rw.SmallestNonzero-1)
 			relClose(t, "smallest eigenvalue above the tolerance", r.LambdaMinAboveTol, rw.SmallestNonzero, 1e-9)
 			relClose(t, "condition number on the range", r.Cond, rw.Cond, 1e-9)
 			// Below the cut there is only rounding: the Gram path's null space is 10n - rank,
@@ -437,7 +458,7 @@ func TestRankReport(t *testing.T) {
 // BenchmarkEigenvaluesSym times all eigenvalues of a random symmetric matrix
 // (n = 7840 takes minutes: run it with -bench 'EigenvaluesSym/n=7840' -benchtime 1x).
 func BenchmarkEigenvaluesSym(b *testing.B) {
-	for _, n := range []int{500, 1000, 2000, 7840} {
+	for _, n := range []int{500, 1000, 2000, 3000, 7840} {
 		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
 			r := rand.New(rand.NewPCG(1, 1))
 			src := make([]float64, n*n)
