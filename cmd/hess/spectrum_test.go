@@ -1,0 +1,111 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"math"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/hessian-cluster/hess/hessian"
+)
+
+// spectrumTestRead reads an eigenvalue file: shape (7840, 1), ascending.
+func spectrumTestRead(t *testing.T, path string) []float64 {
+	t.Helper()
+	rows, cols, v, err := hessian.ReadMatrixNPY(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rows != hessian.Params || cols != 1 {
+		t.Fatalf("%s has shape (%d, %d); want (%d, 1)", path, rows, cols, hessian.Params)
+	}
+	if !slices.IsSorted(v) {
+		t.Errorf("%s is not in ascending order", path)
+	}
+	return v
+}
+
+func TestSpectrumGram(t *testing.T) {
+	t.Parallel()
+	ref := rankTestRefRows(t)["random_seed0"][5]
+	dir := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	if err := run(t.Context(), []string{"spectrum", "--batch", "5", "--weights", "normal", "--out", dir}, &stdout, &stderr); err != nil {
+		t.Fatalf("hess spectrum: %v (stderr: %s)", err, stderr.String())
+	}
+	eigs := spectrumTestRead(t, filepath.Join(dir, "eigenvalues.npy"))
+	r := hessian.Rank(eigs, hessian.DefaultTol(hessian.MaxAbs(eigs)))
+	if r.Rank != ref.RankH {
+		t.Errorf("rank of the written spectrum = %d; want %d", r.Rank, ref.RankH)
+	}
+	rankTestRel(t, "largest eigenvalue", eigs[len(eigs)-1], ref.EigMax, 1e-12)
+	rankTestRel(t, "smallest eigenvalue above the tolerance", r.LambdaMinAboveTol, ref.MinEig, 1e-9)
+	weightsTestDecodePNG(t, filepath.Join(dir, "spectrum.png"), 400, 200)
+	if !strings.Contains(stdout.String(), "rank 45") {
+		t.Errorf("summary lacks the rank:\n%s", stdout.String())
+	}
+}
+
+// TestSpectrumWithEps checks the files and the plot with a regularizer. The dense 7840 x
+// 7840 eigenvalues of H + R take minutes, so a stand-in solver returns a known spectrum;
+// the cross-entropy part still comes from the Gram matrix.
+func TestSpectrumWithEps(t *testing.T) {
+	// Not parallel: it replaces newEigensolver.
+	orig := newEigensolver
+	t.Cleanup(func() { newEigensolver = orig })
+	var gotEps float64
+	newEigensolver = func(string, clusterFlags) (eigensolver, error) {
+		return func(_ context.Context, d *hessian.Dataset, _ []float64, eps float64, _ hessian.ProgressFunc) ([]float64, error) {
+			gotEps = eps
+			v := make([]float64, hessian.Params)
+			for i := range v {
+				v[i] = eps * float64(i+1)
+			}
+			return v, nil
+		}, nil
+	}
+	dir := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	if err := run(t.Context(), []string{"spectrum", "--batch", "1", "--eps", "0.001", "--out", dir}, &stdout, &stderr); err != nil {
+		t.Fatalf("hess spectrum: %v (stderr: %s)", err, stderr.String())
+	}
+	if gotEps != 0.001 {
+		t.Errorf("solver called with eps %g; want 0.001", gotEps)
+	}
+	for _, name := range []string{"eigenvalues.npy", "eigenvalues_reg.npy"} {
+		v := spectrumTestRead(t, filepath.Join(dir, name))
+		if v[0] != 0.001 || v[len(v)-1] != 0.001*hessian.Params {
+			t.Errorf("%s = [%g ... %g]; want the solver's spectrum of H + R", name, v[0], v[len(v)-1])
+		}
+	}
+	ce := spectrumTestRead(t, filepath.Join(dir, "eigenvalues_ce.npy"))
+	if r := hessian.Rank(ce, hessian.DefaultTol(hessian.MaxAbs(ce))); r.Rank != 9 {
+		t.Errorf("eigenvalues_ce.npy has rank %d; want 9 for one image", r.Rank)
+	}
+	weightsTestDecodePNG(t, filepath.Join(dir, "spectrum.png"), 400, 200)
+	if math.IsNaN(ce[0]) {
+		t.Error("NaN in eigenvalues_ce.npy")
+	}
+}
+
+func TestSpectrumBadFlags(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--batch", "5"}, "--out is required"},
+		{[]string{"--out", t.TempDir(), "--batch", "1,5"}, `--batch "1,5"`},
+		{[]string{"--out", t.TempDir(), "--method", "gram", "--eps", "1e-3"}, "use --method dense"},
+		{[]string{"--out", t.TempDir(), "--method", "gram", "--batch", "1000"}, "bigger than the Hessian"},
+	} {
+		var stdout, stderr bytes.Buffer
+		err := run(t.Context(), append([]string{"spectrum"}, tc.args...), &stdout, &stderr)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("hess spectrum %v: error %v; want one containing %q", tc.args, err, tc.want)
+		}
+	}
+}
