@@ -50,7 +50,7 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		level   = fs.String("log-level", "info", "log level: debug, info, warn, error")
 	)
 	df.register(fs, "all")
-	cf.register(fs)
+	cf.register(fs, 2)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
