@@ -3,6 +3,7 @@ package coordinator
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/hessian-cluster/hess/hessian"
@@ -100,6 +101,7 @@ func (c *Cluster) Assemble(ctx context.Context, w []float64, damping float64) er
 		return fmt.Errorf("coordinator: damping %v, want >= 0", damping)
 	}
 	c.step++
+	done := c.progress("assemble")
 	return c.each(ctx, func(ctx context.Context, r *remote) error {
 		ctx, cancel := context.WithTimeout(ctx, c.to.Assemble)
 		defer cancel()
@@ -107,6 +109,7 @@ func (c *Cluster) Assemble(ctx context.Context, w []float64, damping float64) er
 		if err != nil {
 			return r.errorf("Assemble", err)
 		}
+		done()
 		r.log.Debug("assembled", "step", c.step, "tiles", resp.GetTiles(), "bytes", resp.GetTileBytes(), "seconds", resp.GetSeconds())
 		return nil
 	})
@@ -124,6 +127,7 @@ type FactorStats struct {
 // workers at once. A pivot that is not positive returns a *hessian.PivotError.
 func (c *Cluster) Factor(ctx context.Context) (FactorStats, error) {
 	resps := make([]*pb.FactorResponse, len(c.workers))
+	done := c.progress("factor")
 	err := c.each(ctx, func(ctx context.Context, r *remote) error {
 		ctx, cancel := context.WithTimeout(ctx, c.to.Factor)
 		defer cancel()
@@ -131,6 +135,7 @@ func (c *Cluster) Factor(ctx context.Context) (FactorStats, error) {
 		if err != nil {
 			return r.errorf("Factor", err)
 		}
+		done()
 		resps[r.rank] = resp
 		r.log.Debug("factored", "step", c.step, "seconds", resp.GetSeconds(), "busy_seconds", resp.GetBusySeconds(),
 			"tiles_sent", resp.GetTilesSent(), "tile_bytes_sent", resp.GetTileBytesSent())
@@ -148,4 +153,21 @@ func (c *Cluster) Factor(ctx context.Context) (FactorStats, error) {
 	}
 	c.metrics.tileSent.Add(float64(fs.BytesSent))
 	return fs, nil
+}
+
+// progress reports the start of a phase that runs on every worker and returns the
+// function that counts one worker done.
+func (c *Cluster) progress(phase string) func() {
+	if c.cfg.Progress == nil {
+		return func() {}
+	}
+	var mu sync.Mutex
+	n := 0
+	c.cfg.Progress(phase, 0, len(c.workers))
+	return func() {
+		mu.Lock()
+		defer mu.Unlock()
+		n++
+		c.cfg.Progress(phase, n, len(c.workers))
+	}
 }

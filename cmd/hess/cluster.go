@@ -57,13 +57,17 @@ func (cf *clusterFlags) check() error {
 // newProblem returns the objective over train as the cluster flags ask: on the workers
 // of --workers, on --in-process loopback workers, or (--in-process 0) in one process.
 // The returned function ends the job and stops what was started.
-func newProblem(ctx context.Context, train *hessian.Dataset, eps float64, cf clusterFlags, logger *slog.Logger) (hessian.Problem, func() error, error) {
+func newProblem(ctx context.Context, train *hessian.Dataset, eps float64, cf clusterFlags, logger *slog.Logger, progress hessian.ProgressFunc) (hessian.Problem, func() error, error) {
 	if err := cf.check(); err != nil {
 		return nil, nil, err
 	}
 	if cf.Workers == "" && cf.InProcess == 0 {
 		l, err := hessian.NewLocal(train, eps)
-		return l, func() error { return nil }, err
+		if err != nil {
+			return nil, nil, err
+		}
+		l.Progress = progress
+		return l, func() error { return nil }, nil
 	}
 	var stops []func() error
 	stop := func() error {
@@ -103,7 +107,7 @@ func newProblem(ctx context.Context, train *hessian.Dataset, eps float64, cf clu
 	}
 	c, err := coordinator.New(ctx, coordinator.Config{
 		Workers: addrs, TileSize: cf.TileSize, Eps: eps, StartupTimeout: cf.StartupTimeout,
-		Logger: logger, Registry: reg,
+		Logger: logger, Registry: reg, Progress: progress,
 	}, train)
 	if err != nil {
 		stop()
