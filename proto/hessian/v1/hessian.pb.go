@@ -59,6 +59,7 @@ const (
 	TileState_TILE_STATE_ASSEMBLED   TileState = 1 // the block of H + R (+ damping), before factorization
 	TileState_TILE_STATE_PARTIAL     TileState = 2 // updated by some panels; a factorization is running or failed
 	TileState_TILE_STATE_FACTORED    TileState = 3 // the block of the Cholesky factor L
+	TileState_TILE_STATE_REDUCED     TileState = 4 // destroyed by a tridiagonal reduction (running or done); Assemble again
 )
 
 // Enum value maps for TileState.
@@ -68,12 +69,14 @@ var (
 		1: "TILE_STATE_ASSEMBLED",
 		2: "TILE_STATE_PARTIAL",
 		3: "TILE_STATE_FACTORED",
+		4: "TILE_STATE_REDUCED",
 	}
 	TileState_value = map[string]int32{
 		"TILE_STATE_UNSPECIFIED": 0,
 		"TILE_STATE_ASSEMBLED":   1,
 		"TILE_STATE_PARTIAL":     2,
 		"TILE_STATE_FACTORED":    3,
+		"TILE_STATE_REDUCED":     4,
 	}
 )
 
@@ -1909,6 +1912,915 @@ func (x *NotPositiveDefinite) GetTileCol() uint32 {
 	return 0
 }
 
+type ReduceStartRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	JobId         string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Step          uint64                 `protobuf:"varint,2,opt,name=step,proto3" json:"step,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReduceStartRequest) Reset() {
+	*x = ReduceStartRequest{}
+	mi := &file_hessian_v1_hessian_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReduceStartRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReduceStartRequest) ProtoMessage() {}
+
+func (x *ReduceStartRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_hessian_v1_hessian_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReduceStartRequest.ProtoReflect.Descriptor instead.
+func (*ReduceStartRequest) Descriptor() ([]byte, []int) {
+	return file_hessian_v1_hessian_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *ReduceStartRequest) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *ReduceStartRequest) GetStep() uint64 {
+	if x != nil {
+		return x.Step
+	}
+	return 0
+}
+
+type ReduceStartResponse struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	JobId  string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Step   uint64                 `protobuf:"varint,2,opt,name=step,proto3" json:"step,omitempty"`
+	MaxAbs float64                `protobuf:"fixed64,3,opt,name=max_abs,json=maxAbs,proto3" json:"max_abs,omitempty"` // the largest |entry| of the worker's tiles (lower triangle)
+	Tiles  uint32                 `protobuf:"varint,4,opt,name=tiles,proto3" json:"tiles,omitempty"`                  // the worker's tiles
+	// Bit i % 8 of byte i / 8 is set when row i (or column i) of the matrix has a non-zero
+	// entry in the worker's tiles: ceil(N / 8) bytes. Rows that are zero on every worker
+	// are zero in the whole matrix and stay zero through the reduction (each gives the
+	// eigenvalue 0), so the coordinator leaves them out of it.
+	NonzeroRows   []byte `protobuf:"bytes,5,opt,name=nonzero_rows,json=nonzeroRows,proto3" json:"nonzero_rows,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReduceStartResponse) Reset() {
+	*x = ReduceStartResponse{}
+	mi := &file_hessian_v1_hessian_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReduceStartResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReduceStartResponse) ProtoMessage() {}
+
+func (x *ReduceStartResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_hessian_v1_hessian_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReduceStartResponse.ProtoReflect.Descriptor instead.
+func (*ReduceStartResponse) Descriptor() ([]byte, []int) {
+	return file_hessian_v1_hessian_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *ReduceStartResponse) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *ReduceStartResponse) GetStep() uint64 {
+	if x != nil {
+		return x.Step
+	}
+	return 0
+}
+
+func (x *ReduceStartResponse) GetMaxAbs() float64 {
+	if x != nil {
+		return x.MaxAbs
+	}
+	return 0
+}
+
+func (x *ReduceStartResponse) GetTiles() uint32 {
+	if x != nil {
+		return x.Tiles
+	}
+	return 0
+}
+
+func (x *ReduceStartResponse) GetNonzeroRows() []byte {
+	if x != nil {
+		return x.NonzeroRows
+	}
+	return nil
+}
+
+type FetchPanelRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	JobId         string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Step          uint64                 `protobuf:"varint,2,opt,name=step,proto3" json:"step,omitempty"`
+	Begin         uint32                 `protobuf:"varint,3,opt,name=begin,proto3" json:"begin,omitempty"` // first column of the panel
+	End           uint32                 `protobuf:"varint,4,opt,name=end,proto3" json:"end,omitempty"`     // one past its last column, begin < end <= N
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FetchPanelRequest) Reset() {
+	*x = FetchPanelRequest{}
+	mi := &file_hessian_v1_hessian_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FetchPanelRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FetchPanelRequest) ProtoMessage() {}
+
+func (x *FetchPanelRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_hessian_v1_hessian_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FetchPanelRequest.ProtoReflect.Descriptor instead.
+func (*FetchPanelRequest) Descriptor() ([]byte, []int) {
+	return file_hessian_v1_hessian_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *FetchPanelRequest) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *FetchPanelRequest) GetStep() uint64 {
+	if x != nil {
+		return x.Step
+	}
+	return 0
+}
+
+func (x *FetchPanelRequest) GetBegin() uint32 {
+	if x != nil {
+		return x.Begin
+	}
+	return 0
+}
+
+func (x *FetchPanelRequest) GetEnd() uint32 {
+	if x != nil {
+		return x.End
+	}
+	return 0
+}
+
+type FetchPanelResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	JobId         string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Step          uint64                 `protobuf:"varint,2,opt,name=step,proto3" json:"step,omitempty"`
+	Blocks        []*PanelBlock          `protobuf:"bytes,3,rep,name=blocks,proto3" json:"blocks,omitempty"` // one per own tile that meets the panel, in plan order
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FetchPanelResponse) Reset() {
+	*x = FetchPanelResponse{}
+	mi := &file_hessian_v1_hessian_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FetchPanelResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FetchPanelResponse) ProtoMessage() {}
+
+func (x *FetchPanelResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_hessian_v1_hessian_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FetchPanelResponse.ProtoReflect.Descriptor instead.
+func (*FetchPanelResponse) Descriptor() ([]byte, []int) {
+	return file_hessian_v1_hessian_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *FetchPanelResponse) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *FetchPanelResponse) GetStep() uint64 {
+	if x != nil {
+		return x.Step
+	}
+	return 0
+}
+
+func (x *FetchPanelResponse) GetBlocks() []*PanelBlock {
+	if x != nil {
+		return x.Blocks
+	}
+	return nil
+}
+
+// PanelBlock is a rectangle of the matrix: rows [row, row + rows), columns
+// [col, col + cols), row-major. Entries above the diagonal (in a diagonal tile) are not
+// part of the lower triangle and carry no meaning.
+type PanelBlock struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Row           uint32                 `protobuf:"varint,1,opt,name=row,proto3" json:"row,omitempty"`
+	Col           uint32                 `protobuf:"varint,2,opt,name=col,proto3" json:"col,omitempty"`
+	Rows          uint32                 `protobuf:"varint,3,opt,name=rows,proto3" json:"rows,omitempty"`
+	Cols          uint32                 `protobuf:"varint,4,opt,name=cols,proto3" json:"cols,omitempty"`
+	Values        []float64              `protobuf:"fixed64,5,rep,packed,name=values,proto3" json:"values,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PanelBlock) Reset() {
+	*x = PanelBlock{}
+	mi := &file_hessian_v1_hessian_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PanelBlock) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PanelBlock) ProtoMessage() {}
+
+func (x *PanelBlock) ProtoReflect() protoreflect.Message {
+	mi := &file_hessian_v1_hessian_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PanelBlock.ProtoReflect.Descriptor instead.
+func (*PanelBlock) Descriptor() ([]byte, []int) {
+	return file_hessian_v1_hessian_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *PanelBlock) GetRow() uint32 {
+	if x != nil {
+		return x.Row
+	}
+	return 0
+}
+
+func (x *PanelBlock) GetCol() uint32 {
+	if x != nil {
+		return x.Col
+	}
+	return 0
+}
+
+func (x *PanelBlock) GetRows() uint32 {
+	if x != nil {
+		return x.Rows
+	}
+	return 0
+}
+
+func (x *PanelBlock) GetCols() uint32 {
+	if x != nil {
+		return x.Cols
+	}
+	return 0
+}
+
+func (x *PanelBlock) GetValues() []float64 {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
+type ReduceColumnRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	JobId         string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Step          uint64                 `protobuf:"varint,2,opt,name=step,proto3" json:"step,omitempty"`
+	PanelBegin    uint32                 `protobuf:"varint,3,opt,name=panel_begin,json=panelBegin,proto3" json:"panel_begin,omitempty"` // the panel of the column: where the reduction stands
+	PanelEnd      uint32                 `protobuf:"varint,4,opt,name=panel_end,json=panelEnd,proto3" json:"panel_end,omitempty"`       // panel_begin < panel_end <= N, at most 32 columns
+	Column        uint32                 `protobuf:"varint,5,opt,name=column,proto3" json:"column,omitempty"`                           // c in [panel_begin, panel_end), c < N - 1
+	Vector        []float64              `protobuf:"fixed64,6,rep,packed,name=vector,proto3" json:"vector,omitempty"`                   // v: rows c+1 .. N-1 (N - 1 - c values), finite
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReduceColumnRequest) Reset() {
+	*x = ReduceColumnRequest{}
+	mi := &file_hessian_v1_hessian_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReduceColumnRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReduceColumnRequest) ProtoMessage() {}
+
+func (x *ReduceColumnRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_hessian_v1_hessian_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReduceColumnRequest.ProtoReflect.Descriptor instead.
+func (*ReduceColumnRequest) Descriptor() ([]byte, []int) {
+	return file_hessian_v1_hessian_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *ReduceColumnRequest) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *ReduceColumnRequest) GetStep() uint64 {
+	if x != nil {
+		return x.Step
+	}
+	return 0
+}
+
+func (x *ReduceColumnRequest) GetPanelBegin() uint32 {
+	if x != nil {
+		return x.PanelBegin
+	}
+	return 0
+}
+
+func (x *ReduceColumnRequest) GetPanelEnd() uint32 {
+	if x != nil {
+		return x.PanelEnd
+	}
+	return 0
+}
+
+func (x *ReduceColumnRequest) GetColumn() uint32 {
+	if x != nil {
+		return x.Column
+	}
+	return 0
+}
+
+func (x *ReduceColumnRequest) GetVector() []float64 {
+	if x != nil {
+		return x.Vector
+	}
+	return nil
+}
+
+type ReduceColumnResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	JobId         string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Step          uint64                 `protobuf:"varint,2,opt,name=step,proto3" json:"step,omitempty"`
+	Products      []*BlockProduct        `protobuf:"bytes,3,rep,name=products,proto3" json:"products,omitempty"` // the blocks the worker's tiles touch, increasing
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReduceColumnResponse) Reset() {
+	*x = ReduceColumnResponse{}
+	mi := &file_hessian_v1_hessian_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReduceColumnResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReduceColumnResponse) ProtoMessage() {}
+
+func (x *ReduceColumnResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_hessian_v1_hessian_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReduceColumnResponse.ProtoReflect.Descriptor instead.
+func (*ReduceColumnResponse) Descriptor() ([]byte, []int) {
+	return file_hessian_v1_hessian_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *ReduceColumnResponse) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *ReduceColumnResponse) GetStep() uint64 {
+	if x != nil {
+		return x.Step
+	}
+	return 0
+}
+
+func (x *ReduceColumnResponse) GetProducts() []*BlockProduct {
+	if x != nil {
+		return x.Products
+	}
+	return nil
+}
+
+// BlockProduct is a worker's part of block `block` of a product y = A v: its values for
+// rows first .. the block's last row, where first is the larger of the block's first row
+// and the first row of y.
+type BlockProduct struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Block         uint32                 `protobuf:"varint,1,opt,name=block,proto3" json:"block,omitempty"`
+	First         uint32                 `protobuf:"varint,2,opt,name=first,proto3" json:"first,omitempty"`
+	Values        []float64              `protobuf:"fixed64,3,rep,packed,name=values,proto3" json:"values,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BlockProduct) Reset() {
+	*x = BlockProduct{}
+	mi := &file_hessian_v1_hessian_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BlockProduct) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BlockProduct) ProtoMessage() {}
+
+func (x *BlockProduct) ProtoReflect() protoreflect.Message {
+	mi := &file_hessian_v1_hessian_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BlockProduct.ProtoReflect.Descriptor instead.
+func (*BlockProduct) Descriptor() ([]byte, []int) {
+	return file_hessian_v1_hessian_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *BlockProduct) GetBlock() uint32 {
+	if x != nil {
+		return x.Block
+	}
+	return 0
+}
+
+func (x *BlockProduct) GetFirst() uint32 {
+	if x != nil {
+		return x.First
+	}
+	return 0
+}
+
+func (x *BlockProduct) GetValues() []float64 {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
+type UpdateTrailingRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	JobId         string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Step          uint64                 `protobuf:"varint,2,opt,name=step,proto3" json:"step,omitempty"`
+	PanelBegin    uint32                 `protobuf:"varint,3,opt,name=panel_begin,json=panelBegin,proto3" json:"panel_begin,omitempty"`
+	PanelEnd      uint32                 `protobuf:"varint,4,opt,name=panel_end,json=panelEnd,proto3" json:"panel_end,omitempty"`
+	W             []*PanelColumn         `protobuf:"bytes,5,rep,name=w,proto3" json:"w,omitempty"` // the W column of each column ReduceColumn gave, increasing
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateTrailingRequest) Reset() {
+	*x = UpdateTrailingRequest{}
+	mi := &file_hessian_v1_hessian_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateTrailingRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateTrailingRequest) ProtoMessage() {}
+
+func (x *UpdateTrailingRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_hessian_v1_hessian_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateTrailingRequest.ProtoReflect.Descriptor instead.
+func (*UpdateTrailingRequest) Descriptor() ([]byte, []int) {
+	return file_hessian_v1_hessian_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *UpdateTrailingRequest) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *UpdateTrailingRequest) GetStep() uint64 {
+	if x != nil {
+		return x.Step
+	}
+	return 0
+}
+
+func (x *UpdateTrailingRequest) GetPanelBegin() uint32 {
+	if x != nil {
+		return x.PanelBegin
+	}
+	return 0
+}
+
+func (x *UpdateTrailingRequest) GetPanelEnd() uint32 {
+	if x != nil {
+		return x.PanelEnd
+	}
+	return 0
+}
+
+func (x *UpdateTrailingRequest) GetW() []*PanelColumn {
+	if x != nil {
+		return x.W
+	}
+	return nil
+}
+
+// PanelColumn is column `column` of the panel's W, rows panel_end .. N-1.
+type PanelColumn struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Column        uint32                 `protobuf:"varint,1,opt,name=column,proto3" json:"column,omitempty"`
+	Values        []float64              `protobuf:"fixed64,2,rep,packed,name=values,proto3" json:"values,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PanelColumn) Reset() {
+	*x = PanelColumn{}
+	mi := &file_hessian_v1_hessian_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PanelColumn) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PanelColumn) ProtoMessage() {}
+
+func (x *PanelColumn) ProtoReflect() protoreflect.Message {
+	mi := &file_hessian_v1_hessian_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PanelColumn.ProtoReflect.Descriptor instead.
+func (*PanelColumn) Descriptor() ([]byte, []int) {
+	return file_hessian_v1_hessian_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *PanelColumn) GetColumn() uint32 {
+	if x != nil {
+		return x.Column
+	}
+	return 0
+}
+
+func (x *PanelColumn) GetValues() []float64 {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
+type UpdateTrailingResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	JobId         string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Step          uint64                 `protobuf:"varint,2,opt,name=step,proto3" json:"step,omitempty"`
+	Tiles         uint32                 `protobuf:"varint,3,opt,name=tiles,proto3" json:"tiles,omitempty"`      // tiles updated
+	Seconds       float64                `protobuf:"fixed64,4,opt,name=seconds,proto3" json:"seconds,omitempty"` // wall time of the update
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateTrailingResponse) Reset() {
+	*x = UpdateTrailingResponse{}
+	mi := &file_hessian_v1_hessian_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateTrailingResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateTrailingResponse) ProtoMessage() {}
+
+func (x *UpdateTrailingResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_hessian_v1_hessian_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateTrailingResponse.ProtoReflect.Descriptor instead.
+func (*UpdateTrailingResponse) Descriptor() ([]byte, []int) {
+	return file_hessian_v1_hessian_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *UpdateTrailingResponse) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *UpdateTrailingResponse) GetStep() uint64 {
+	if x != nil {
+		return x.Step
+	}
+	return 0
+}
+
+func (x *UpdateTrailingResponse) GetTiles() uint32 {
+	if x != nil {
+		return x.Tiles
+	}
+	return 0
+}
+
+func (x *UpdateTrailingResponse) GetSeconds() float64 {
+	if x != nil {
+		return x.Seconds
+	}
+	return 0
+}
+
+type CountNonzerosRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	JobId         string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Step          uint64                 `protobuf:"varint,2,opt,name=step,proto3" json:"step,omitempty"`
+	Cell          uint32                 `protobuf:"varint,3,opt,name=cell,proto3" json:"cell,omitempty"` // entries per side of a cell, 1..N
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CountNonzerosRequest) Reset() {
+	*x = CountNonzerosRequest{}
+	mi := &file_hessian_v1_hessian_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CountNonzerosRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CountNonzerosRequest) ProtoMessage() {}
+
+func (x *CountNonzerosRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_hessian_v1_hessian_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CountNonzerosRequest.ProtoReflect.Descriptor instead.
+func (*CountNonzerosRequest) Descriptor() ([]byte, []int) {
+	return file_hessian_v1_hessian_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *CountNonzerosRequest) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *CountNonzerosRequest) GetStep() uint64 {
+	if x != nil {
+		return x.Step
+	}
+	return 0
+}
+
+func (x *CountNonzerosRequest) GetCell() uint32 {
+	if x != nil {
+		return x.Cell
+	}
+	return 0
+}
+
+type CountNonzerosResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Runs          []*CellRun             `protobuf:"bytes,1,rep,name=runs,proto3" json:"runs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CountNonzerosResponse) Reset() {
+	*x = CountNonzerosResponse{}
+	mi := &file_hessian_v1_hessian_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CountNonzerosResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CountNonzerosResponse) ProtoMessage() {}
+
+func (x *CountNonzerosResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_hessian_v1_hessian_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CountNonzerosResponse.ProtoReflect.Descriptor instead.
+func (*CountNonzerosResponse) Descriptor() ([]byte, []int) {
+	return file_hessian_v1_hessian_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *CountNonzerosResponse) GetRuns() []*CellRun {
+	if x != nil {
+		return x.Runs
+	}
+	return nil
+}
+
+// CellRun is the counts of the cells (row, col), (row, col+1), ... of the grid of
+// ceil(N/cell) x ceil(N/cell) cells, all lower (col + len(counts) - 1 <= row).
+type CellRun struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Row           uint32                 `protobuf:"varint,1,opt,name=row,proto3" json:"row,omitempty"`
+	Col           uint32                 `protobuf:"varint,2,opt,name=col,proto3" json:"col,omitempty"`
+	Counts        []uint32               `protobuf:"varint,3,rep,packed,name=counts,proto3" json:"counts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CellRun) Reset() {
+	*x = CellRun{}
+	mi := &file_hessian_v1_hessian_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CellRun) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CellRun) ProtoMessage() {}
+
+func (x *CellRun) ProtoReflect() protoreflect.Message {
+	mi := &file_hessian_v1_hessian_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CellRun.ProtoReflect.Descriptor instead.
+func (*CellRun) Descriptor() ([]byte, []int) {
+	return file_hessian_v1_hessian_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *CellRun) GetRow() uint32 {
+	if x != nil {
+		return x.Row
+	}
+	return 0
+}
+
+func (x *CellRun) GetCol() uint32 {
+	if x != nil {
+		return x.Col
+	}
+	return 0
+}
+
+func (x *CellRun) GetCounts() []uint32 {
+	if x != nil {
+		return x.Counts
+	}
+	return nil
+}
+
 var File_hessian_v1_hessian_proto protoreflect.FileDescriptor
 
 const file_hessian_v1_hessian_proto_rawDesc = "" +
@@ -2052,12 +2964,79 @@ const file_hessian_v1_hessian_proto_rawDesc = "" +
 	"\x06column\x18\x01 \x01(\x04R\x06column\x12\x14\n" +
 	"\x05pivot\x18\x02 \x01(\x01R\x05pivot\x12\x19\n" +
 	"\btile_row\x18\x03 \x01(\rR\atileRow\x12\x19\n" +
-	"\btile_col\x18\x04 \x01(\rR\atileCol*r\n" +
+	"\btile_col\x18\x04 \x01(\rR\atileCol\"?\n" +
+	"\x12ReduceStartRequest\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x12\n" +
+	"\x04step\x18\x02 \x01(\x04R\x04step\"\x92\x01\n" +
+	"\x13ReduceStartResponse\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x12\n" +
+	"\x04step\x18\x02 \x01(\x04R\x04step\x12\x17\n" +
+	"\amax_abs\x18\x03 \x01(\x01R\x06maxAbs\x12\x14\n" +
+	"\x05tiles\x18\x04 \x01(\rR\x05tiles\x12!\n" +
+	"\fnonzero_rows\x18\x05 \x01(\fR\vnonzeroRows\"f\n" +
+	"\x11FetchPanelRequest\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x12\n" +
+	"\x04step\x18\x02 \x01(\x04R\x04step\x12\x14\n" +
+	"\x05begin\x18\x03 \x01(\rR\x05begin\x12\x10\n" +
+	"\x03end\x18\x04 \x01(\rR\x03end\"o\n" +
+	"\x12FetchPanelResponse\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x12\n" +
+	"\x04step\x18\x02 \x01(\x04R\x04step\x12.\n" +
+	"\x06blocks\x18\x03 \x03(\v2\x16.hessian.v1.PanelBlockR\x06blocks\"p\n" +
+	"\n" +
+	"PanelBlock\x12\x10\n" +
+	"\x03row\x18\x01 \x01(\rR\x03row\x12\x10\n" +
+	"\x03col\x18\x02 \x01(\rR\x03col\x12\x12\n" +
+	"\x04rows\x18\x03 \x01(\rR\x04rows\x12\x12\n" +
+	"\x04cols\x18\x04 \x01(\rR\x04cols\x12\x16\n" +
+	"\x06values\x18\x05 \x03(\x01R\x06values\"\xae\x01\n" +
+	"\x13ReduceColumnRequest\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x12\n" +
+	"\x04step\x18\x02 \x01(\x04R\x04step\x12\x1f\n" +
+	"\vpanel_begin\x18\x03 \x01(\rR\n" +
+	"panelBegin\x12\x1b\n" +
+	"\tpanel_end\x18\x04 \x01(\rR\bpanelEnd\x12\x16\n" +
+	"\x06column\x18\x05 \x01(\rR\x06column\x12\x16\n" +
+	"\x06vector\x18\x06 \x03(\x01R\x06vector\"w\n" +
+	"\x14ReduceColumnResponse\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x12\n" +
+	"\x04step\x18\x02 \x01(\x04R\x04step\x124\n" +
+	"\bproducts\x18\x03 \x03(\v2\x18.hessian.v1.BlockProductR\bproducts\"R\n" +
+	"\fBlockProduct\x12\x14\n" +
+	"\x05block\x18\x01 \x01(\rR\x05block\x12\x14\n" +
+	"\x05first\x18\x02 \x01(\rR\x05first\x12\x16\n" +
+	"\x06values\x18\x03 \x03(\x01R\x06values\"\xa7\x01\n" +
+	"\x15UpdateTrailingRequest\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x12\n" +
+	"\x04step\x18\x02 \x01(\x04R\x04step\x12\x1f\n" +
+	"\vpanel_begin\x18\x03 \x01(\rR\n" +
+	"panelBegin\x12\x1b\n" +
+	"\tpanel_end\x18\x04 \x01(\rR\bpanelEnd\x12%\n" +
+	"\x01w\x18\x05 \x03(\v2\x17.hessian.v1.PanelColumnR\x01w\"=\n" +
+	"\vPanelColumn\x12\x16\n" +
+	"\x06column\x18\x01 \x01(\rR\x06column\x12\x16\n" +
+	"\x06values\x18\x02 \x03(\x01R\x06values\"s\n" +
+	"\x16UpdateTrailingResponse\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x12\n" +
+	"\x04step\x18\x02 \x01(\x04R\x04step\x12\x14\n" +
+	"\x05tiles\x18\x03 \x01(\rR\x05tiles\x12\x18\n" +
+	"\aseconds\x18\x04 \x01(\x01R\aseconds\"U\n" +
+	"\x14CountNonzerosRequest\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x12\n" +
+	"\x04step\x18\x02 \x01(\x04R\x04step\x12\x12\n" +
+	"\x04cell\x18\x03 \x01(\rR\x04cell\"@\n" +
+	"\x15CountNonzerosResponse\x12'\n" +
+	"\x04runs\x18\x01 \x03(\v2\x13.hessian.v1.CellRunR\x04runs\"E\n" +
+	"\aCellRun\x12\x10\n" +
+	"\x03row\x18\x01 \x01(\rR\x03row\x12\x10\n" +
+	"\x03col\x18\x02 \x01(\rR\x03col\x12\x16\n" +
+	"\x06counts\x18\x03 \x03(\rR\x06counts*\x8a\x01\n" +
 	"\tTileState\x12\x1a\n" +
 	"\x16TILE_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14TILE_STATE_ASSEMBLED\x10\x01\x12\x16\n" +
 	"\x12TILE_STATE_PARTIAL\x10\x02\x12\x17\n" +
-	"\x13TILE_STATE_FACTORED\x10\x032\xfe\x05\n" +
+	"\x13TILE_STATE_FACTORED\x10\x03\x12\x16\n" +
+	"\x12TILE_STATE_REDUCED\x10\x042\x9f\t\n" +
 	"\x06Worker\x12E\n" +
 	"\bStartJob\x12\x1b.hessian.v1.StartJobRequest\x1a\x1c.hessian.v1.StartJobResponse\x12M\n" +
 	"\n" +
@@ -2069,7 +3048,13 @@ const file_hessian_v1_hessian_proto_rawDesc = "" +
 	"\x0eTriangularStep\x12!.hessian.v1.TriangularStepRequest\x1a\".hessian.v1.TriangularStepResponse\x12`\n" +
 	"\x11MultiplyAssembled\x12$.hessian.v1.MultiplyAssembledRequest\x1a%.hessian.v1.MultiplyAssembledResponse\x12J\n" +
 	"\tFetchTile\x12\x1c.hessian.v1.FetchTileRequest\x1a\x1d.hessian.v1.FetchTileResponse0\x01\x12?\n" +
-	"\x06EndJob\x12\x19.hessian.v1.EndJobRequest\x1a\x1a.hessian.v1.EndJobResponseB<Z:github.com/hessian-cluster/hess/proto/hessian/v1;hessianv1b\x06proto3"
+	"\x06EndJob\x12\x19.hessian.v1.EndJobRequest\x1a\x1a.hessian.v1.EndJobResponse\x12N\n" +
+	"\vReduceStart\x12\x1e.hessian.v1.ReduceStartRequest\x1a\x1f.hessian.v1.ReduceStartResponse\x12K\n" +
+	"\n" +
+	"FetchPanel\x12\x1d.hessian.v1.FetchPanelRequest\x1a\x1e.hessian.v1.FetchPanelResponse\x12Q\n" +
+	"\fReduceColumn\x12\x1f.hessian.v1.ReduceColumnRequest\x1a .hessian.v1.ReduceColumnResponse\x12W\n" +
+	"\x0eUpdateTrailing\x12!.hessian.v1.UpdateTrailingRequest\x1a\".hessian.v1.UpdateTrailingResponse\x12V\n" +
+	"\rCountNonzeros\x12 .hessian.v1.CountNonzerosRequest\x1a!.hessian.v1.CountNonzerosResponse0\x01B<Z:github.com/hessian-cluster/hess/proto/hessian/v1;hessianv1b\x06proto3"
 
 var (
 	file_hessian_v1_hessian_proto_rawDescOnce sync.Once
@@ -2084,7 +3069,7 @@ func file_hessian_v1_hessian_proto_rawDescGZIP() []byte {
 }
 
 var file_hessian_v1_hessian_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_hessian_v1_hessian_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_hessian_v1_hessian_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_hessian_v1_hessian_proto_goTypes = []any{
 	(TileState)(0),                    // 0: hessian.v1.TileState
 	(*Plan)(nil),                      // 1: hessian.v1.Plan
@@ -2113,6 +3098,20 @@ var file_hessian_v1_hessian_proto_goTypes = []any{
 	(*EndJobRequest)(nil),             // 24: hessian.v1.EndJobRequest
 	(*EndJobResponse)(nil),            // 25: hessian.v1.EndJobResponse
 	(*NotPositiveDefinite)(nil),       // 26: hessian.v1.NotPositiveDefinite
+	(*ReduceStartRequest)(nil),        // 27: hessian.v1.ReduceStartRequest
+	(*ReduceStartResponse)(nil),       // 28: hessian.v1.ReduceStartResponse
+	(*FetchPanelRequest)(nil),         // 29: hessian.v1.FetchPanelRequest
+	(*FetchPanelResponse)(nil),        // 30: hessian.v1.FetchPanelResponse
+	(*PanelBlock)(nil),                // 31: hessian.v1.PanelBlock
+	(*ReduceColumnRequest)(nil),       // 32: hessian.v1.ReduceColumnRequest
+	(*ReduceColumnResponse)(nil),      // 33: hessian.v1.ReduceColumnResponse
+	(*BlockProduct)(nil),              // 34: hessian.v1.BlockProduct
+	(*UpdateTrailingRequest)(nil),     // 35: hessian.v1.UpdateTrailingRequest
+	(*PanelColumn)(nil),               // 36: hessian.v1.PanelColumn
+	(*UpdateTrailingResponse)(nil),    // 37: hessian.v1.UpdateTrailingResponse
+	(*CountNonzerosRequest)(nil),      // 38: hessian.v1.CountNonzerosRequest
+	(*CountNonzerosResponse)(nil),     // 39: hessian.v1.CountNonzerosResponse
+	(*CellRun)(nil),                   // 40: hessian.v1.CellRun
 }
 var file_hessian_v1_hessian_proto_depIdxs = []int32{
 	1,  // 0: hessian.v1.StartJobRequest.plan:type_name -> hessian.v1.Plan
@@ -2122,31 +3121,45 @@ var file_hessian_v1_hessian_proto_depIdxs = []int32{
 	21, // 4: hessian.v1.MultiplyAssembledResponse.blocks:type_name -> hessian.v1.BlockSums
 	13, // 5: hessian.v1.FetchTileResponse.header:type_name -> hessian.v1.TileHeader
 	0,  // 6: hessian.v1.FetchTileResponse.state:type_name -> hessian.v1.TileState
-	2,  // 7: hessian.v1.Worker.StartJob:input_type -> hessian.v1.StartJobRequest
-	5,  // 8: hessian.v1.Worker.UploadData:input_type -> hessian.v1.UploadDataRequest
-	7,  // 9: hessian.v1.Worker.Evaluate:input_type -> hessian.v1.EvaluateRequest
-	9,  // 10: hessian.v1.Worker.Assemble:input_type -> hessian.v1.AssembleRequest
-	11, // 11: hessian.v1.Worker.Factor:input_type -> hessian.v1.FactorRequest
-	14, // 12: hessian.v1.Worker.PushTile:input_type -> hessian.v1.PushTileRequest
-	16, // 13: hessian.v1.Worker.TriangularStep:input_type -> hessian.v1.TriangularStepRequest
-	19, // 14: hessian.v1.Worker.MultiplyAssembled:input_type -> hessian.v1.MultiplyAssembledRequest
-	22, // 15: hessian.v1.Worker.FetchTile:input_type -> hessian.v1.FetchTileRequest
-	24, // 16: hessian.v1.Worker.EndJob:input_type -> hessian.v1.EndJobRequest
-	3,  // 17: hessian.v1.Worker.StartJob:output_type -> hessian.v1.StartJobResponse
-	6,  // 18: hessian.v1.Worker.UploadData:output_type -> hessian.v1.UploadDataResponse
-	8,  // 19: hessian.v1.Worker.Evaluate:output_type -> hessian.v1.EvaluateResponse
-	10, // 20: hessian.v1.Worker.Assemble:output_type -> hessian.v1.AssembleResponse
-	12, // 21: hessian.v1.Worker.Factor:output_type -> hessian.v1.FactorResponse
-	15, // 22: hessian.v1.Worker.PushTile:output_type -> hessian.v1.PushTileResponse
-	17, // 23: hessian.v1.Worker.TriangularStep:output_type -> hessian.v1.TriangularStepResponse
-	20, // 24: hessian.v1.Worker.MultiplyAssembled:output_type -> hessian.v1.MultiplyAssembledResponse
-	23, // 25: hessian.v1.Worker.FetchTile:output_type -> hessian.v1.FetchTileResponse
-	25, // 26: hessian.v1.Worker.EndJob:output_type -> hessian.v1.EndJobResponse
-	17, // [17:27] is the sub-list for method output_type
-	7,  // [7:17] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	31, // 7: hessian.v1.FetchPanelResponse.blocks:type_name -> hessian.v1.PanelBlock
+	34, // 8: hessian.v1.ReduceColumnResponse.products:type_name -> hessian.v1.BlockProduct
+	36, // 9: hessian.v1.UpdateTrailingRequest.w:type_name -> hessian.v1.PanelColumn
+	40, // 10: hessian.v1.CountNonzerosResponse.runs:type_name -> hessian.v1.CellRun
+	2,  // 11: hessian.v1.Worker.StartJob:input_type -> hessian.v1.StartJobRequest
+	5,  // 12: hessian.v1.Worker.UploadData:input_type -> hessian.v1.UploadDataRequest
+	7,  // 13: hessian.v1.Worker.Evaluate:input_type -> hessian.v1.EvaluateRequest
+	9,  // 14: hessian.v1.Worker.Assemble:input_type -> hessian.v1.AssembleRequest
+	11, // 15: hessian.v1.Worker.Factor:input_type -> hessian.v1.FactorRequest
+	14, // 16: hessian.v1.Worker.PushTile:input_type -> hessian.v1.PushTileRequest
+	16, // 17: hessian.v1.Worker.TriangularStep:input_type -> hessian.v1.TriangularStepRequest
+	19, // 18: hessian.v1.Worker.MultiplyAssembled:input_type -> hessian.v1.MultiplyAssembledRequest
+	22, // 19: hessian.v1.Worker.FetchTile:input_type -> hessian.v1.FetchTileRequest
+	24, // 20: hessian.v1.Worker.EndJob:input_type -> hessian.v1.EndJobRequest
+	27, // 21: hessian.v1.Worker.ReduceStart:input_type -> hessian.v1.ReduceStartRequest
+	29, // 22: hessian.v1.Worker.FetchPanel:input_type -> hessian.v1.FetchPanelRequest
+	32, // 23: hessian.v1.Worker.ReduceColumn:input_type -> hessian.v1.ReduceColumnRequest
+	35, // 24: hessian.v1.Worker.UpdateTrailing:input_type -> hessian.v1.UpdateTrailingRequest
+	38, // 25: hessian.v1.Worker.CountNonzeros:input_type -> hessian.v1.CountNonzerosRequest
+	3,  // 26: hessian.v1.Worker.StartJob:output_type -> hessian.v1.StartJobResponse
+	6,  // 27: hessian.v1.Worker.UploadData:output_type -> hessian.v1.UploadDataResponse
+	8,  // 28: hessian.v1.Worker.Evaluate:output_type -> hessian.v1.EvaluateResponse
+	10, // 29: hessian.v1.Worker.Assemble:output_type -> hessian.v1.AssembleResponse
+	12, // 30: hessian.v1.Worker.Factor:output_type -> hessian.v1.FactorResponse
+	15, // 31: hessian.v1.Worker.PushTile:output_type -> hessian.v1.PushTileResponse
+	17, // 32: hessian.v1.Worker.TriangularStep:output_type -> hessian.v1.TriangularStepResponse
+	20, // 33: hessian.v1.Worker.MultiplyAssembled:output_type -> hessian.v1.MultiplyAssembledResponse
+	23, // 34: hessian.v1.Worker.FetchTile:output_type -> hessian.v1.FetchTileResponse
+	25, // 35: hessian.v1.Worker.EndJob:output_type -> hessian.v1.EndJobResponse
+	28, // 36: hessian.v1.Worker.ReduceStart:output_type -> hessian.v1.ReduceStartResponse
+	30, // 37: hessian.v1.Worker.FetchPanel:output_type -> hessian.v1.FetchPanelResponse
+	33, // 38: hessian.v1.Worker.ReduceColumn:output_type -> hessian.v1.ReduceColumnResponse
+	37, // 39: hessian.v1.Worker.UpdateTrailing:output_type -> hessian.v1.UpdateTrailingResponse
+	39, // 40: hessian.v1.Worker.CountNonzeros:output_type -> hessian.v1.CountNonzerosResponse
+	26, // [26:41] is the sub-list for method output_type
+	11, // [11:26] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_hessian_v1_hessian_proto_init() }
@@ -2160,7 +3173,7 @@ func file_hessian_v1_hessian_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hessian_v1_hessian_proto_rawDesc), len(file_hessian_v1_hessian_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   26,
+			NumMessages:   40,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -59,6 +59,11 @@ const (
 	Worker_MultiplyAssembled_FullMethodName = "/hessian.v1.Worker/MultiplyAssembled"
 	Worker_FetchTile_FullMethodName         = "/hessian.v1.Worker/FetchTile"
 	Worker_EndJob_FullMethodName            = "/hessian.v1.Worker/EndJob"
+	Worker_ReduceStart_FullMethodName       = "/hessian.v1.Worker/ReduceStart"
+	Worker_FetchPanel_FullMethodName        = "/hessian.v1.Worker/FetchPanel"
+	Worker_ReduceColumn_FullMethodName      = "/hessian.v1.Worker/ReduceColumn"
+	Worker_UpdateTrailing_FullMethodName    = "/hessian.v1.Worker/UpdateTrailing"
+	Worker_CountNonzeros_FullMethodName     = "/hessian.v1.Worker/CountNonzeros"
 )
 
 // WorkerClient is the client API for Worker service.
@@ -128,6 +133,45 @@ type WorkerClient interface {
 	// training set stays in the cache. Idempotent: an unknown job is not an error.
 	// Deadline 30 s.
 	EndJob(ctx context.Context, in *EndJobRequest, opts ...grpc.CallOption) (*EndJobResponse, error)
+	// ReduceStart begins the reduction of the current step's assembled tiles: it checks
+	// that every entry is finite (FAILED_PRECONDITION naming the tile otherwise) and
+	// returns the largest |entry| of the worker's tiles (for the coordinator's scaling
+	// decision) and which rows of its tiles have a non-zero entry. Idempotent until the first UpdateTrailing or ReduceColumn: a repeated call
+	// returns the same answer; later, or after Factor, it is refused. Deadline 30 s. Small
+	// messages.
+	ReduceStart(ctx context.Context, in *ReduceStartRequest, opts ...grpc.CallOption) (*ReduceStartResponse, error)
+	// FetchPanel returns the worker's part of columns [begin, end), rows [begin, N) of the
+	// matrix as it is now (A after the updates of all panels before begin): one block per
+	// own tile that meets that rectangle, rows and columns increasing. begin must be where
+	// the reduction stands (0, or the end of the last panel applied). At most 250880
+	// values in all ((N - begin) * (end - begin) <= 7840 * 32, 2 MB), so the last panel
+	// may be the whole trailing matrix of up to 500 columns. Read-only. Deadline 30 s.
+	FetchPanel(ctx context.Context, in *FetchPanelRequest, opts ...grpc.CallOption) (*FetchPanelResponse, error)
+	// ReduceColumn keeps the Householder vector v of column `column` of the panel
+	// [panel_begin, panel_end) and returns the products of the worker's tiles, as they
+	// were when the panel began, with it: the blocks of y = A[c+1:, c+1:] v (c = column)
+	// that its tiles touch, each tile (I, J) adding A_IJ v_J to block I and, when I > J,
+	// A_IJ^T v_I to block J. The coordinator sums them in rank order. The columns of a
+	// panel come in increasing order (a column without a reflector is skipped); repeating
+	// the last one replaces its vector and returns the same products. Deadline 30 s. At
+	// most 7839 doubles each way.
+	ReduceColumn(ctx context.Context, in *ReduceColumnRequest, opts ...grpc.CallOption) (*ReduceColumnResponse, error)
+	// UpdateTrailing ends the panel [panel_begin, panel_end): with the vectors v of its
+	// columns (from ReduceColumn) and their columns w of W (in the request), the worker
+	// sets A -= V W^T + W V^T on the rows and columns from panel_end on of its tiles. The
+	// request must list exactly the columns ReduceColumn gave it in this panel (none when
+	// no column had a reflector). Idempotent: repeating the call for the panel just
+	// applied returns at once. Deadline 2 min. At most 32 x 7808 doubles in (2 MB).
+	UpdateTrailing(ctx context.Context, in *UpdateTrailingRequest, opts ...grpc.CallOption) (*UpdateTrailingResponse, error)
+	// CountNonzeros streams the number of non-zero entries in each cell x cell cell of
+	// the symmetric matrix that the worker's tiles hold (the current step's assembled
+	// matrix), for the lower cells (cell row >= cell column): a cell below the diagonal
+	// counts its entries, a diagonal cell its diagonal entries plus twice its entries
+	// below the diagonal (those above mirror them). Cells that several tiles meet come in
+	// parts, one per tile, to be added; the upper cells mirror the lower ones. Read-only;
+	// requires TILE_STATE_ASSEMBLED. cell from 1 to 7840. Messages of at most 131072
+	// counts. Deadline 2 min.
+	CountNonzeros(ctx context.Context, in *CountNonzerosRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[CountNonzerosResponse], error)
 }
 
 type workerClient struct {
@@ -253,6 +297,65 @@ func (c *workerClient) EndJob(ctx context.Context, in *EndJobRequest, opts ...gr
 	return out, nil
 }
 
+func (c *workerClient) ReduceStart(ctx context.Context, in *ReduceStartRequest, opts ...grpc.CallOption) (*ReduceStartResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReduceStartResponse)
+	err := c.cc.Invoke(ctx, Worker_ReduceStart_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *workerClient) FetchPanel(ctx context.Context, in *FetchPanelRequest, opts ...grpc.CallOption) (*FetchPanelResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(FetchPanelResponse)
+	err := c.cc.Invoke(ctx, Worker_FetchPanel_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *workerClient) ReduceColumn(ctx context.Context, in *ReduceColumnRequest, opts ...grpc.CallOption) (*ReduceColumnResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReduceColumnResponse)
+	err := c.cc.Invoke(ctx, Worker_ReduceColumn_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *workerClient) UpdateTrailing(ctx context.Context, in *UpdateTrailingRequest, opts ...grpc.CallOption) (*UpdateTrailingResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateTrailingResponse)
+	err := c.cc.Invoke(ctx, Worker_UpdateTrailing_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *workerClient) CountNonzeros(ctx context.Context, in *CountNonzerosRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[CountNonzerosResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Worker_ServiceDesc.Streams[3], Worker_CountNonzeros_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[CountNonzerosRequest, CountNonzerosResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Worker_CountNonzerosClient = grpc.ServerStreamingClient[CountNonzerosResponse]
+
 // WorkerServer is the server API for Worker service.
 // All implementations must embed UnimplementedWorkerServer
 // for forward compatibility.
@@ -320,6 +423,45 @@ type WorkerServer interface {
 	// training set stays in the cache. Idempotent: an unknown job is not an error.
 	// Deadline 30 s.
 	EndJob(context.Context, *EndJobRequest) (*EndJobResponse, error)
+	// ReduceStart begins the reduction of the current step's assembled tiles: it checks
+	// that every entry is finite (FAILED_PRECONDITION naming the tile otherwise) and
+	// returns the largest |entry| of the worker's tiles (for the coordinator's scaling
+	// decision) and which rows of its tiles have a non-zero entry. Idempotent until the first UpdateTrailing or ReduceColumn: a repeated call
+	// returns the same answer; later, or after Factor, it is refused. Deadline 30 s. Small
+	// messages.
+	ReduceStart(context.Context, *ReduceStartRequest) (*ReduceStartResponse, error)
+	// FetchPanel returns the worker's part of columns [begin, end), rows [begin, N) of the
+	// matrix as it is now (A after the updates of all panels before begin): one block per
+	// own tile that meets that rectangle, rows and columns increasing. begin must be where
+	// the reduction stands (0, or the end of the last panel applied). At most 250880
+	// values in all ((N - begin) * (end - begin) <= 7840 * 32, 2 MB), so the last panel
+	// may be the whole trailing matrix of up to 500 columns. Read-only. Deadline 30 s.
+	FetchPanel(context.Context, *FetchPanelRequest) (*FetchPanelResponse, error)
+	// ReduceColumn keeps the Householder vector v of column `column` of the panel
+	// [panel_begin, panel_end) and returns the products of the worker's tiles, as they
+	// were when the panel began, with it: the blocks of y = A[c+1:, c+1:] v (c = column)
+	// that its tiles touch, each tile (I, J) adding A_IJ v_J to block I and, when I > J,
+	// A_IJ^T v_I to block J. The coordinator sums them in rank order. The columns of a
+	// panel come in increasing order (a column without a reflector is skipped); repeating
+	// the last one replaces its vector and returns the same products. Deadline 30 s. At
+	// most 7839 doubles each way.
+	ReduceColumn(context.Context, *ReduceColumnRequest) (*ReduceColumnResponse, error)
+	// UpdateTrailing ends the panel [panel_begin, panel_end): with the vectors v of its
+	// columns (from ReduceColumn) and their columns w of W (in the request), the worker
+	// sets A -= V W^T + W V^T on the rows and columns from panel_end on of its tiles. The
+	// request must list exactly the columns ReduceColumn gave it in this panel (none when
+	// no column had a reflector). Idempotent: repeating the call for the panel just
+	// applied returns at once. Deadline 2 min. At most 32 x 7808 doubles in (2 MB).
+	UpdateTrailing(context.Context, *UpdateTrailingRequest) (*UpdateTrailingResponse, error)
+	// CountNonzeros streams the number of non-zero entries in each cell x cell cell of
+	// the symmetric matrix that the worker's tiles hold (the current step's assembled
+	// matrix), for the lower cells (cell row >= cell column): a cell below the diagonal
+	// counts its entries, a diagonal cell its diagonal entries plus twice its entries
+	// below the diagonal (those above mirror them). Cells that several tiles meet come in
+	// parts, one per tile, to be added; the upper cells mirror the lower ones. Read-only;
+	// requires TILE_STATE_ASSEMBLED. cell from 1 to 7840. Messages of at most 131072
+	// counts. Deadline 2 min.
+	CountNonzeros(*CountNonzerosRequest, grpc.ServerStreamingServer[CountNonzerosResponse]) error
 	mustEmbedUnimplementedWorkerServer()
 }
 
@@ -359,6 +501,21 @@ func (UnimplementedWorkerServer) FetchTile(*FetchTileRequest, grpc.ServerStreami
 }
 func (UnimplementedWorkerServer) EndJob(context.Context, *EndJobRequest) (*EndJobResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method EndJob not implemented")
+}
+func (UnimplementedWorkerServer) ReduceStart(context.Context, *ReduceStartRequest) (*ReduceStartResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ReduceStart not implemented")
+}
+func (UnimplementedWorkerServer) FetchPanel(context.Context, *FetchPanelRequest) (*FetchPanelResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method FetchPanel not implemented")
+}
+func (UnimplementedWorkerServer) ReduceColumn(context.Context, *ReduceColumnRequest) (*ReduceColumnResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ReduceColumn not implemented")
+}
+func (UnimplementedWorkerServer) UpdateTrailing(context.Context, *UpdateTrailingRequest) (*UpdateTrailingResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method UpdateTrailing not implemented")
+}
+func (UnimplementedWorkerServer) CountNonzeros(*CountNonzerosRequest, grpc.ServerStreamingServer[CountNonzerosResponse]) error {
+	return status.Errorf(codes.Unimplemented, "method CountNonzeros not implemented")
 }
 func (UnimplementedWorkerServer) mustEmbedUnimplementedWorkerServer() {}
 func (UnimplementedWorkerServer) testEmbeddedByValue()                {}
@@ -532,6 +689,89 @@ func _Worker_EndJob_Handler(srv interface{}, ctx context.Context, dec func(inter
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Worker_ReduceStart_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReduceStartRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WorkerServer).ReduceStart(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Worker_ReduceStart_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WorkerServer).ReduceStart(ctx, req.(*ReduceStartRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Worker_FetchPanel_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(FetchPanelRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WorkerServer).FetchPanel(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Worker_FetchPanel_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WorkerServer).FetchPanel(ctx, req.(*FetchPanelRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Worker_ReduceColumn_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReduceColumnRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WorkerServer).ReduceColumn(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Worker_ReduceColumn_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WorkerServer).ReduceColumn(ctx, req.(*ReduceColumnRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Worker_UpdateTrailing_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateTrailingRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WorkerServer).UpdateTrailing(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Worker_UpdateTrailing_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WorkerServer).UpdateTrailing(ctx, req.(*UpdateTrailingRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Worker_CountNonzeros_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(CountNonzerosRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(WorkerServer).CountNonzeros(m, &grpc.GenericServerStream[CountNonzerosRequest, CountNonzerosResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Worker_CountNonzerosServer = grpc.ServerStreamingServer[CountNonzerosResponse]
+
 // Worker_ServiceDesc is the grpc.ServiceDesc for Worker service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -567,6 +807,22 @@ var Worker_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "EndJob",
 			Handler:    _Worker_EndJob_Handler,
 		},
+		{
+			MethodName: "ReduceStart",
+			Handler:    _Worker_ReduceStart_Handler,
+		},
+		{
+			MethodName: "FetchPanel",
+			Handler:    _Worker_FetchPanel_Handler,
+		},
+		{
+			MethodName: "ReduceColumn",
+			Handler:    _Worker_ReduceColumn_Handler,
+		},
+		{
+			MethodName: "UpdateTrailing",
+			Handler:    _Worker_UpdateTrailing_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
@@ -582,6 +838,11 @@ var Worker_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "FetchTile",
 			Handler:       _Worker_FetchTile_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "CountNonzeros",
+			Handler:       _Worker_CountNonzeros_Handler,
 			ServerStreams: true,
 		},
 	},
