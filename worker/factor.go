@@ -491,6 +491,10 @@ func (s *Server) Factor(ctx context.Context, req *pb.FactorRequest) (*pb.FactorR
 		j.mu.Unlock()
 		return f.resp, nil
 	}
+	if state == stateReduced {
+		j.mu.Unlock()
+		return nil, failed("job %q: the tiles of step %d were destroyed by a tridiagonal reduction; Assemble again", j.spec.id, j.step)
+	}
 	j.state = statePartial
 	ctx, cancel := j.context(ctx)
 	defer cancel()

@@ -111,7 +111,7 @@ type job struct {
 	// cancels a factorization in progress and waits for it to stop (lockForStep).
 	phase sync.RWMutex
 
-	mu    sync.Mutex // protects data, step, state, fact, tiles and byPos
+	mu    sync.Mutex // protects data, step, state, fact, tiles, byPos and red
 	data  *dataEntry
 	step  uint64
 	state pb.TileState // of all tiles; UNSPECIFIED before the first Assemble completes
@@ -120,6 +120,7 @@ type job struct {
 	stopFactor context.CancelFunc
 	tiles      []*tile // own tiles in plan order
 	byPos      map[clusterplan.Tile]*tile
+	red        *reduction // the tridiagonal reduction of the tiles (eigen.go), if one began
 
 	connMu sync.Mutex // protects conns and ended
 	conns  map[int]*grpc.ClientConn
