@@ -21,6 +21,9 @@ type Timeouts struct {
 	TriangularStep time.Duration
 	FetchTile      time.Duration
 	EndJob         time.Duration
+	Reduce         time.Duration // ReduceStart, FetchPanel and ReduceColumn (eigen.go)
+	UpdateTrailing time.Duration
+	CountNonzeros  time.Duration
 }
 
 // DefaultTimeouts are the deadlines documented in proto/hessian/v1/hessian.proto.
@@ -34,6 +37,9 @@ var DefaultTimeouts = Timeouts{
 	TriangularStep: 30 * time.Second,
 	FetchTile:      2 * time.Minute,
 	EndJob:         30 * time.Second,
+	Reduce:         30 * time.Second,
+	UpdateTrailing: 2 * time.Minute,
+	CountNonzeros:  2 * time.Minute,
 }
 
 // withDefaults fills the zero fields from DefaultTimeouts.
@@ -43,6 +49,7 @@ func (t Timeouts) withDefaults() Timeouts {
 		{&t.Health, &d.Health}, {&t.StartJob, &d.StartJob}, {&t.Upload, &d.Upload},
 		{&t.Evaluate, &d.Evaluate}, {&t.Assemble, &d.Assemble}, {&t.Factor, &d.Factor},
 		{&t.TriangularStep, &d.TriangularStep}, {&t.FetchTile, &d.FetchTile}, {&t.EndJob, &d.EndJob},
+		{&t.Reduce, &d.Reduce}, {&t.UpdateTrailing, &d.UpdateTrailing}, {&t.CountNonzeros, &d.CountNonzeros},
 	} {
 		if *f.v <= 0 {
 			*f.v = *f.def
