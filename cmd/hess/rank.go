@@ -46,7 +46,7 @@ func (sf *spectrumFlags) register(fs *flag.FlagSet, defBatch, batchHelp string) 
 	sf.cf.register(fs, 0)
 	sf.weights = fs.String("weights", "zero", "weights: "+weightsSpecHelp)
 	sf.eps = fs.Float64("eps", 0, "add R = 2 eps (L^T L) kron I of the Laplacian penalty (then only the dense method applies)")
-	sf.method = fs.String("method", "", "gram (eigenvalues of the 10n x 10n Gram matrix; eps = 0, n <= 784) or dense (assemble the 7840 x 7840 Hessian); default: gram when eps = 0 and 10n <= 3000, else dense")
+	sf.method = fs.String("method", "", "gram (eigenvalues of the 10n x 10n Gram matrix, in this process; eps = 0, n <= 784) or dense (the 7840 x 7840 Hessian: on the workers with --workers or --in-process); default: gram when eps = 0, 10n <= 3000 and no workers, else dense")
 }
 
 // check validates the flags that do not need the data, and returns the weights.
@@ -65,22 +65,36 @@ func (sf *spectrumFlags) check(cmd string) (w []float64, label string, err error
 	return loadWeights(*sf.weights)
 }
 
-// newEigensolver returns the eigensolver the cluster flags ask for. Only the
-// single-process one exists: a distributed solver goes here. Tests replace it.
-var newEigensolver = func(cmd string, cf clusterFlags) (eigensolver, error) {
-	if cf.Workers != "" || cf.InProcess > 0 {
-		return nil, fmt.Errorf("%s: the eigenvalues are computed in one process only for now (no distributed eigenvalue solver yet): drop the cluster flags", cmd)
+// solverSetup is an eigensolver, where it runs and what stops it.
+type solverSetup struct {
+	solve   eigensolver
+	workers int          // 0: in one process
+	close   func() error // stops the workers it started
+}
+
+// newEigensolver returns the eigensolver the cluster flags ask for: with --workers or
+// --in-process N > 0 the distributed one (assembly and tridiagonal reduction on the
+// workers, coordinator.Cluster.Eigenvalues), else the single-process one. Tests
+// replace it.
+var newEigensolver = func(ctx context.Context, cmd string, cf clusterFlags, stderr io.Writer) (solverSetup, error) {
+	if !cf.distributed() {
+		return solverSetup{solve: (&localEigenvalues{}).solve, close: func() error { return nil }}, nil
 	}
-	return (&localEigenvalues{}).solve, nil
+	a, err := newAnalysisCluster(ctx, cf, stderr)
+	if err != nil {
+		return solverSetup{}, fmt.Errorf("%s: %w", cmd, err)
+	}
+	return solverSetup{solve: a.eigenvalues, workers: len(a.addrs), close: a.Close}, nil
 }
 
 // methodFor returns the method for a batch of n images: the flag, else gram when the
-// Gram trick applies and is small.
-func methodFor(flagMethod string, n int, eps float64) string {
+// Gram trick applies and is small and the eigenvalues are not asked of workers (there
+// the dense matrix never leaves them).
+func methodFor(flagMethod string, n int, eps float64, distributed bool) string {
 	if flagMethod != "" {
 		return flagMethod
 	}
-	if eps == 0 && hessian.Classes*n <= gramMaxRows {
+	if !distributed && eps == 0 && hessian.Classes*n <= gramMaxRows {
 		return "gram"
 	}
 	return "dense"
@@ -139,6 +153,7 @@ type rankRow struct {
 	Eps               float64 `json:"eps"`
 	Weights           string  `json:"weights"`
 	Method            string  `json:"method"`
+	Workers           int     `json:"workers"` // where dense eigenvalues ran: 0 in this process
 	Seconds           float64 `json:"seconds"`
 }
 
@@ -160,10 +175,12 @@ func runRank(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	solve, err := newEigensolver("rank", sf.cf)
+	setup, err := newEigensolver(ctx, "rank", sf.cf, stderr)
 	if err != nil {
 		return err
 	}
+	defer setup.close()
+	distributed := sf.cf.distributed()
 	train, _, err := hessian.LoadMNIST(sf.df.dir)
 	if err != nil {
 		return err
@@ -173,7 +190,7 @@ func runRank(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	for _, n := range batches {
-		if m := methodFor(*sf.method, n, *sf.eps); m == "gram" && n > hessian.MaxGramImages {
+		if m := methodFor(*sf.method, n, *sf.eps, distributed); m == "gram" && n > hessian.MaxGramImages {
 			return fmt.Errorf("rank: --method gram with --batch %d: the Gram matrix is 10n x 10n, bigger than the Hessian beyond %d images; use --method dense", n, hessian.MaxGramImages)
 		}
 	}
@@ -185,7 +202,8 @@ func runRank(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if *tol > 0 {
 			rule = fmt.Sprintf("%g (--tol)", *tol)
 		}
-		fmt.Fprintf(stdout, "Hessian of the mean cross-entropy%s at %s; rank = #{|lambda| > tol}, tol = %s\n", epsNote(*sf.eps), label, rule)
+		fmt.Fprintf(stdout, "Hessian of the mean cross-entropy%s at %s; rank = #{|lambda| > tol}, tol = %s; dense eigenvalues %s\n",
+			epsNote(*sf.eps), label, rule, workersNote(setup.workers))
 		fmt.Fprintf(stdout, "%6s %6s %9s %6s %12s %15s %15s %11s %10s %6s %8s\n",
 			"batch", "rank", "9rank(X)", "pixels", "lambda_max", "min|l|>tol", "max|l|<=tol", "cond", "tol", "method", "seconds")
 	}
@@ -194,9 +212,9 @@ func runRank(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if err != nil {
 			return err
 		}
-		method := methodFor(*sf.method, n, *sf.eps)
+		method := methodFor(*sf.method, n, *sf.eps, distributed)
 		start := time.Now()
-		eigs, err := batchEigenvalues(ctx, method, solve, d, w, *sf.eps, prefixed(prog, fmt.Sprintf("n=%d", n)))
+		eigs, err := batchEigenvalues(ctx, method, setup.solve, d, w, *sf.eps, prefixed(prog, fmt.Sprintf("n=%d", n)))
 		if err != nil {
 			return fmt.Errorf("rank: batch %d: %w", n, err)
 		}
@@ -211,6 +229,9 @@ func runRank(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			LambdaMax: r.LambdaMax, LambdaMin: r.LambdaMin, LambdaMinAboveTol: r.LambdaMinAboveTol,
 			LambdaMaxBelowTol: r.LambdaMaxBelowTol, Tol: r.Tol, Cond: r.Cond,
 			Eps: *sf.eps, Weights: label, Method: method, Seconds: time.Since(start).Seconds()}
+		if method == "dense" {
+			row.Workers = setup.workers
+		}
 		if *jsonOut {
 			if err := enc.Encode(row); err != nil {
 				return err

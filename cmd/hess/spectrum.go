@@ -34,10 +34,12 @@ func runSpectrum(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	solve, err := newEigensolver("spectrum", sf.cf)
+	setup, err := newEigensolver(ctx, "spectrum", sf.cf, stderr)
 	if err != nil {
 		return err
 	}
+	defer setup.close()
+	solve := setup.solve
 	train, _, err := sf.df.load()
 	if err != nil {
 		return err
@@ -45,7 +47,7 @@ func runSpectrum(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	n := train.Len()
 	eps := *sf.eps
 	// The cross-entropy part: by the Gram matrix or densely.
-	ceMethod := methodFor(*sf.method, n, 0)
+	ceMethod := methodFor(*sf.method, n, 0, sf.cf.distributed())
 	if ceMethod == "gram" && n > hessian.MaxGramImages {
 		return fmt.Errorf("spectrum: --method gram with --batch %d: the Gram matrix is 10n x 10n, bigger than the Hessian beyond %d images; use --method dense", n, hessian.MaxGramImages)
 	}
@@ -61,7 +63,7 @@ func runSpectrum(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if err != nil {
 			return fmt.Errorf("spectrum: H + R: %w", err)
 		}
-		fmt.Fprintf(stdout, "H + R (eps %g): %s [dense, %.1f s]\n", eps, spectrumSummary(reg), time.Since(start).Seconds())
+		fmt.Fprintf(stdout, "H + R (eps %g): %s [dense %s, %.1f s]\n", eps, spectrumSummary(reg), workersNote(setup.workers), time.Since(start).Seconds())
 		for _, name := range []string{"eigenvalues.npy", "eigenvalues_reg.npy"} {
 			if err := writeVectorNPY(filepath.Join(*out, name), reg); err != nil {
 				return err
@@ -79,7 +81,11 @@ func runSpectrum(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		ce = append(make([]float64, hessian.Params-len(ce)), ce...)
 		slices.Sort(ce)
 	}
-	fmt.Fprintf(stdout, "H (cross-entropy): %s [%s, %.1f s]\n", spectrumSummary(ce), ceMethod, time.Since(start).Seconds())
+	where := ceMethod
+	if ceMethod == "dense" {
+		where += " " + workersNote(setup.workers)
+	}
+	fmt.Fprintf(stdout, "H (cross-entropy): %s [%s, %.1f s]\n", spectrumSummary(ce), where, time.Since(start).Seconds())
 	ceName := "eigenvalues.npy"
 	if eps > 0 {
 		ceName = "eigenvalues_ce.npy"

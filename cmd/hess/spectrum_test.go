@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"math"
 	"path/filepath"
 	"slices"
@@ -57,15 +58,15 @@ func TestSpectrumWithEps(t *testing.T) {
 	orig := newEigensolver
 	t.Cleanup(func() { newEigensolver = orig })
 	var gotEps float64
-	newEigensolver = func(string, clusterFlags) (eigensolver, error) {
-		return func(_ context.Context, d *hessian.Dataset, _ []float64, eps float64, _ hessian.ProgressFunc) ([]float64, error) {
+	newEigensolver = func(context.Context, string, clusterFlags, io.Writer) (solverSetup, error) {
+		return solverSetup{solve: func(_ context.Context, d *hessian.Dataset, _ []float64, eps float64, _ hessian.ProgressFunc) ([]float64, error) {
 			gotEps = eps
 			v := make([]float64, hessian.Params)
 			for i := range v {
 				v[i] = eps * float64(i+1)
 			}
 			return v, nil
-		}, nil
+		}, close: func() error { return nil }}, nil
 	}
 	dir := t.TempDir()
 	var stdout, stderr bytes.Buffer

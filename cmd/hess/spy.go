@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/hessian-cluster/hess/coordinator"
 	"github.com/hessian-cluster/hess/hessian"
 	"github.com/hessian-cluster/hess/internal/plots"
 )
@@ -17,8 +18,12 @@ func init() {
 
 func runSpy(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("spy", "--batch 1,5,10,100,200 --out DIR [flags]", stderr)
-	var df dataFlags
+	var (
+		df dataFlags
+		cf clusterFlags
+	)
 	df.register(fs, "1,5,10,100,200")
+	cf.register(fs, 0)
 	fs.Lookup("batch").Usage = "comma-separated batch sizes: the first n training images each (or all)"
 	var (
 		spec = fs.String("weights", "zero", "weights: "+weightsSpecHelp)
@@ -35,6 +40,9 @@ func runSpy(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	if *cell < 1 || *cell > hessian.Params {
 		return fmt.Errorf("spy: --cell %d: want 1 to %d entries", *cell, hessian.Params)
+	}
+	if cf.distributed() && *cell < coordinator.MinSpyCell {
+		return fmt.Errorf("spy: --cell %d with workers: want at least %d (the coordinator holds the grid of counts, which approaches the matrix's size as cells shrink)", *cell, coordinator.MinSpyCell)
 	}
 	if err := checkEps(*eps); err != nil {
 		return err
@@ -56,18 +64,43 @@ func runSpy(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	prog := newProgress(stderr)
 	const n = hessian.Params
-	h := make([]float64, n*n) // one 491.7 MB buffer for all batches
+	where := "in one process"
+	// The counts of a batch: on the workers (each counts its tiles), or from one 491.7 MB
+	// matrix in this process, reused for all batches.
+	var counts func(d *hessian.Dataset, progress hessian.ProgressFunc) ([]float64, error)
+	if cf.distributed() {
+		a, err := newAnalysisCluster(ctx, cf, stderr)
+		if err != nil {
+			return fmt.Errorf("spy: %w", err)
+		}
+		defer a.Close()
+		where = workersNote(len(a.addrs))
+		counts = func(d *hessian.Dataset, progress hessian.ProgressFunc) ([]float64, error) {
+			return a.spyCounts(ctx, d, w, *eps, *cell, progress)
+		}
+	} else {
+		var h []float64
+		counts = func(d *hessian.Dataset, progress hessian.ProgressFunc) ([]float64, error) {
+			if h == nil {
+				h = make([]float64, n*n)
+			}
+			hessian.AssembleLower(h, hessian.NewCurvature(hessian.NewIndex(d), w), *eps, 0, progress)
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			hessian.MirrorLower(h, n)
+			return hessian.SpyTileCounts(h, n, n, n, *cell), nil
+		}
+	}
 	for _, b := range batches {
 		d, err := batchOf(train, b, df.seed)
 		if err != nil {
 			return err
 		}
-		hessian.AssembleLower(h, hessian.NewCurvature(hessian.NewIndex(d), w), *eps, 0, prefixed(prog, fmt.Sprintf("n=%d", b)))
-		if err := ctx.Err(); err != nil {
-			return err
+		frac, err := counts(d, prefixed(prog, fmt.Sprintf("n=%d", b)))
+		if err != nil {
+			return fmt.Errorf("spy: batch %d: %w", b, err)
 		}
-		hessian.MirrorLower(h, n)
-		frac := hessian.SpyTileCounts(h, n, n, n, *cell)
 		var nnz float64
 		for _, c := range frac {
 			nnz += c
@@ -79,8 +112,8 @@ func runSpy(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if err := plots.Spy(path, plots.SpyGrid{Rows: g, Cols: g, Scale: *cell, Count: frac}, title); err != nil {
 			return fmt.Errorf("spy: %w", err)
 		}
-		fmt.Fprintf(stdout, "wrote %s: %d images, %.0f non-zeros of %d (%.2f%%), %d pixels lit\n",
-			path, b, nnz, n*n, 100*nnz/float64(n*n), hessian.PixelsLit(d))
+		fmt.Fprintf(stdout, "wrote %s: %d images, %.0f non-zeros of %d (%.2f%%), %d pixels lit; counted %s\n",
+			path, b, nnz, n*n, 100*nnz/float64(n*n), hessian.PixelsLit(d), where)
 	}
 	return nil
 }
