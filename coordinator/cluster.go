@@ -341,35 +341,33 @@ func (c *Cluster) some(ctx context.Context, ws []*remote, f func(ctx context.Con
 	return forEach(ctx, ws, f)
 }
 
-// forEach runs f for every item at once and returns the first failure (the cause that
-// cancelled the others' contexts), else the first error by index.
+// forEach runs f for every item at once and returns the first failure in time, which
+// cancels the others' contexts.
 func forEach[T any](ctx context.Context, ws []T, f func(ctx context.Context, w T) error) error {
 	if len(ws) == 1 {
 		return f(ctx, ws[0])
 	}
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	errs := make([]error, len(ws))
-	var wg sync.WaitGroup
-	for i, w := range ws {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		mu    sync.Mutex // protects first
+		first error      // the first failure in time; the others are often its echo (CANCELED)
+		wg    sync.WaitGroup
+	)
+	for _, w := range ws {
 		wg.Go(func() {
 			if err := f(ctx, w); err != nil {
-				errs[i] = err
-				cancel(err)
+				mu.Lock()
+				if first == nil {
+					first = err
+				}
+				mu.Unlock()
+				cancel()
 			}
 		})
 	}
 	wg.Wait()
-	// The first failure is the cause; the others are often its echo (CANCELED).
-	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
-		return cause
-	}
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	return first
 }
 
 // errorf wraps the error of a call to w with the worker's address and the method.

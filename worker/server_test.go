@@ -3,8 +3,10 @@ package worker
 import (
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"io"
 	"math"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +17,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/hessian-cluster/hess/hessian"
+	"github.com/hessian-cluster/hess/internal/clusterplan"
 	"github.com/hessian-cluster/hess/internal/clusterrpc"
 	pb "github.com/hessian-cluster/hess/proto/hessian/v1"
 )
@@ -359,5 +362,40 @@ func TestGenerationSupersedes(t *testing.T) {
 	wantStatus(t, "generation 1 after 2", err, codes.FailedPrecondition, "superseded by generation 2")
 	if _, err := c.Evaluate(ctx, &pb.EvaluateRequest{JobId: "fam-g2", Weights: w, End: 3}); err != nil {
 		t.Errorf("generation 2: %v", err)
+	}
+}
+
+// TestMetrics: after an assembly the worker's Prometheus endpoint shows the tiles it
+// holds, the bytes it moved and its tasks by kind.
+func TestMetrics(t *testing.T) {
+	s, c := testWorker(t)
+	ctx := t.Context()
+	d := tinySet()
+	if _, err := c.StartJob(ctx, startJobRequest("j", d, "127.0.0.1:1")); err != nil {
+		t.Fatal(err)
+	}
+	data, hdr := encode(d)
+	if err := upload(ctx, c, "j", d, hdr, data, 1000); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Assemble(ctx, &pb.AssembleRequest{JobId: "j", Step: 1, Weights: make([]float64, hessian.Params)}); err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	s.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body := rec.Body.String()
+	plan := clusterplan.Plan{N: hessian.Params, TileSize: 1024, Rows: 1, Cols: 1}
+	for _, want := range []string{
+		"hess_worker_tiles_held 36", // 8 x 8 tiles of 1024: 36 on or below the diagonal
+		// The assembled tiles and their copy for the residuals.
+		fmt.Sprintf("hess_worker_tile_bytes %g", float64(2*plan.StoredBytes(0))),
+		`hess_worker_tasks_total{kind="assemble"} 36`, // one task per tile
+		`hess_worker_bytes_total{direction="received",method="/hessian.v1.Worker/UploadData"}`,
+		"hess_worker_jobs 1",
+		"go_memstats_heap_inuse_bytes",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %q", want)
+		}
 	}
 }
