@@ -12,6 +12,9 @@ help: ## list the targets
 build: ## build the hess binary into bin/
 	CGO_ENABLED=0 $(GO) build -o bin/hess ./cmd/hess
 
+image: build ## the Docker image hess:latest (FROM scratch: bin/hess and the MNIST files)
+	GO=$(GO) deploy/image.sh bin/hess hess:latest
+
 test: vet fmt unit race ## everything CI runs: vet, gofmt, unit tests, race tests
 
 vet: ## go vet
