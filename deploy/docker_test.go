@@ -98,11 +98,17 @@ func tail(s string, n int) string {
 func requireDocker(t *testing.T) {
 	t.Helper()
 	if _, err := exec.LookPath("docker"); err != nil {
+		if os.Getenv("HESS_REQUIRE_DOCKER") != "" {
+			t.Fatal("HESS_REQUIRE_DOCKER is set (.ci/run sets it) but there is no docker client on PATH")
+		}
 		t.Skip("SKIP: no docker client on PATH, so no Docker engine to run the image on (.ci/run installs and requires one)")
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	if _, err := docker(ctx, 30*time.Second, "info", "--format", "{{.ServerVersion}}"); err != nil {
+		if os.Getenv("HESS_REQUIRE_DOCKER") != "" {
+			t.Fatalf("HESS_REQUIRE_DOCKER is set (.ci/run sets it) but no Docker engine answers: %v", err)
+		}
 		t.Skipf("SKIP: no Docker engine answers (%v); .ci/run starts and requires one", err)
 	}
 }
@@ -118,6 +124,9 @@ func composeCommand(t *testing.T) []string {
 	}
 	if _, err := runCmd(ctx, 30*time.Second, nil, "docker-compose", "version"); err == nil {
 		return []string{"docker-compose"}
+	}
+	if os.Getenv("HESS_REQUIRE_DOCKER") != "" {
+		t.Fatal("HESS_REQUIRE_DOCKER is set (.ci/run sets it) but neither `docker compose` nor `docker-compose` runs")
 	}
 	t.Skip("SKIP: neither `docker compose` nor `docker-compose` runs here (.ci/run requires one)")
 	return nil
@@ -297,4 +306,37 @@ func TestRunIDTime(t *testing.T) {
 			t.Errorf("runIDTime(%q) ok; want not a run id", bad)
 		}
 	}
+}
+
+// TestSweepStale leaves a network labelled as by a run an hour old and one by a run going
+// on now, and checks that the sweep removes only the first.
+func TestSweepStale(t *testing.T) {
+	requireDocker(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	oldID := fmt.Sprintf("%d%04x", time.Now().Add(-time.Hour).Unix(), rand.Uint32()&0xffff)
+	newID := newRunID()
+	t.Cleanup(func() { removeRun(t, oldID); removeRun(t, newID) })
+	for _, id := range []string{oldID, newID} {
+		if _, err := docker(ctx, dockerQuick, "network", "create", "--internal", "--label", runLabel+"="+id, projectPrefix+id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sweepStale(ctx, t)
+	for id, wantLeft := range map[string]bool{oldID: false, newID: true} {
+		res, err := docker(ctx, dockerQuick, "network", "ls", "-q", "--filter", "label="+runLabel+"="+id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if left := strings.TrimSpace(res.stdout) != ""; left != wantLeft {
+			t.Errorf("network of run %s (started %v ago) left by the sweep: %v; want %v", id, time.Since(must(runIDTime(id))).Round(time.Minute), left, wantLeft)
+		}
+	}
+}
+
+func must(at time.Time, ok bool) time.Time {
+	if !ok {
+		panic("deploy: not a run id")
+	}
+	return at
 }
