@@ -61,14 +61,17 @@ func Potf2(a []float64, n, lda, col0 int) error {
 	return nil
 }
 
-// choleskyBlock is the panel width of the blocked factorization.
-const choleskyBlock = 192
+// choleskyBlock is the panel width of the blocked factorization: the depth of the rank-k
+// updates of the trailing matrix, equal to fastblas's cache block kc so that each update
+// is one pass of its packed kernel.
+const choleskyBlock = 256
 
 // CholeskyLower factors the n x n row-major symmetric matrix a (leading dimension lda,
 // lower triangle read, upper triangle untouched) in place into its lower Cholesky factor
-// L, a = L L^T. It is LAPACK's right-looking blocked dpotrf: factor the diagonal block,
-// solve the panel below it, update the trailing matrix (in block rows on GOMAXPROCS
-// goroutines). A pivot that is not positive returns a *PivotError.
+// L, a = L L^T. It is LAPACK's right-looking blocked dpotrf: factor the diagonal block
+// (Potf2), solve the panel below it (Dtrsm), update the trailing matrix by one symmetric
+// rank-k update (Dsyrk), all through the installed BLAS, whose level-3 kernels run on
+// GOMAXPROCS goroutines. A pivot that is not positive returns a *PivotError.
 func CholeskyLower(a []float64, n, lda int) error {
 	return choleskyLower(a, n, lda, nil)
 }
@@ -89,18 +92,8 @@ func choleskyLower(a []float64, n, lda int, progress ProgressFunc) error {
 		// A21 = A21 L11^{-T}
 		panel := a[(k0+kb)*lda+k0:]
 		bi.Dtrsm(blas.Right, blas.Lower, blas.Trans, blas.NonUnit, rest, kb, 1, diag, lda, panel, lda)
-		// A22 -= A21 A21^T, lower triangle, by block rows.
-		nbr := (rest + choleskyBlock - 1) / choleskyBlock
-		parallelFor(nbr, func(i int) {
-			r0 := i * choleskyBlock
-			rm := min(choleskyBlock, rest-r0)
-			pi := panel[r0*lda:]
-			c := a[(k0+kb+r0)*lda+k0+kb:]
-			if r0 > 0 {
-				bi.Dgemm(blas.NoTrans, blas.Trans, rm, r0, kb, -1, pi, lda, panel, lda, 1, c, lda)
-			}
-			bi.Dsyrk(blas.Lower, blas.NoTrans, rm, kb, -1, pi, lda, 1, c[r0:], lda)
-		})
+		// A22 -= A21 A21^T, lower triangle.
+		bi.Dsyrk(blas.Lower, blas.NoTrans, rest, kb, -1, panel, lda, 1, a[(k0+kb)*lda+k0+kb:], lda)
 	}
 	progress.report("factor", n, n)
 	return nil

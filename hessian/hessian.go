@@ -24,69 +24,6 @@ var packedIndex = func() (t [Classes][Classes]int) {
 	return t
 }()
 
-// Pixel-range lookup: images are indexed in buckets of bucketPixels pixels.
-const (
-	bucketPixels = 16
-	buckets      = (Pixels + bucketPixels - 1) / bucketPixels // 49, fits a uint64 mask
-)
-
-// Index finds the non-zero pixels of any image within any pixel range in a few steps.
-// It depends only on the images, so it is built once per dataset.
-type Index struct {
-	d     *Dataset
-	mask  []uint64 // per image: bit b set when some pixel of bucket b is non-zero
-	first []uint16 // per image, buckets+1 offsets from Start[s]: first pixel >= bucketPixels*b
-}
-
-// NewIndex builds the pixel-range index of d (about 108 bytes per image).
-func NewIndex(d *Dataset) *Index {
-	n := d.Len()
-	x := &Index{d: d, mask: make([]uint64, n), first: make([]uint16, n*(buckets+1))}
-	for s := range n {
-		pix, _ := d.Image(s)
-		f := x.first[s*(buckets+1) : (s+1)*(buckets+1)]
-		pos := 0
-		for b := 0; b <= buckets; b++ {
-			for pos < len(pix) && int(pix[pos]) < b*bucketPixels {
-				pos++
-			}
-			f[b] = uint16(pos)
-		}
-		for _, j := range pix {
-			x.mask[s] |= 1 << (j / bucketPixels)
-		}
-	}
-	return x
-}
-
-// Dataset returns the images the index was built on.
-func (x *Index) Dataset() *Dataset { return x.d }
-
-// bucketMask returns the mask of the buckets that pixels [p0, p1) touch.
-func bucketMask(p0, p1 int) uint64 {
-	b0, b1 := p0/bucketPixels, (p1-1)/bucketPixels
-	return (^uint64(0) >> (63 - b1)) &^ (1<<b0 - 1)
-}
-
-// rangeOf returns the positions [lo, hi) in Pixel of image s's non-zero pixels in [p0, p1).
-func (x *Index) rangeOf(s, p0, p1 int) (lo, hi int64) {
-	base := x.d.Start[s]
-	end := x.d.Start[s+1]
-	f := x.first[s*(buckets+1):]
-	lo = base + int64(f[p0/bucketPixels])
-	for lo < end && int(x.d.Pixel[lo]) < p0 {
-		lo++
-	}
-	if p1 >= Pixels {
-		return lo, end
-	}
-	hi = max(lo, base+int64(f[p1/bucketPixels]))
-	for hi < end && int(x.d.Pixel[hi]) < p1 {
-		hi++
-	}
-	return lo, hi
-}
-
 // Curvature holds what the Hessian of the cross-entropy needs of a set of images at fixed
 // weights: for every image the packed coefficients of A_s = diag(p_s) - p_s p_s^T.
 // It uses 448 bytes per image.
@@ -121,13 +58,10 @@ func NewCurvature(idx *Index, w []float64) *Curvature {
 // Len returns the number of images.
 func (c *Curvature) Len() int { return c.idx.d.Len() }
 
-// subPixels is the side, in pixels, of the pixel-pair blocks that AddBlock accumulates at a
-// time: 24 x 24 pairs x 56 coefficients x 8 bytes = 258 KB, which stays in a 512 KB L2 cache.
-const subPixels = 24
-
-// accPool recycles accumulators of subPixels^2 pixel pairs.
+// accPool recycles the accumulators of AddBlock: cellPixels^2 pixel pairs of packedLen
+// sums, 24 x 24 x 56 x 8 bytes = 258 KB, which stays in a 512 KB L2 cache.
 var accPool = sync.Pool{New: func() any {
-	b := make([]float64, subPixels*subPixels*packedLen)
+	b := make([]float64, cellPixels*cellPixels*packedLen)
 	return &b
 }}
 
@@ -136,6 +70,11 @@ var accPool = sync.Pool{New: func() any {
 // ld). Only pairs of non-zero pixels are visited. With scale = 1/N it adds the block of the
 // mean cross-entropy Hessian of N images; shards of a batch add their sums with the same
 // scale.
+//
+// The pixel ranges of the block are cut on the grid of cells of the Index; for each pair
+// of cell pieces the per-pixel-pair sums of the packed coefficients accumulate over all
+// images in a cache-resident buffer, then scatter into dst. A pair of cell pieces that is
+// the same range on both sides (a diagonal piece) visits only pixel pairs jb <= ja.
 func (c *Curvature) AddBlock(dst []float64, ld, r0, m, c0, n int, scale float64) {
 	checkBlock(dst, ld, r0, m, c0, n)
 	if m == 0 || n == 0 {
@@ -146,105 +85,123 @@ func (c *Curvature) AddBlock(dst []float64, ld, r0, m, c0, n int, scale float64)
 	acc := *accp
 	pa0, pa1 := r0/Classes, (r0+m+Classes-1)/Classes
 	pb0, pb1 := c0/Classes, (c0+n+Classes-1)/Classes
-	for ca := pa0; ca < pa1; ca += subPixels {
-		ea := min(ca+subPixels, pa1)
-		for cb := pb0; cb < pb1; cb += subPixels {
-			eb := min(cb+subPixels, pb1)
+	for ca := pa0; ca < pa1; ca = nextCell(ca) {
+		ea := min(nextCell(ca), pa1)
+		for cb := pb0; cb < pb1; cb = nextCell(cb) {
+			eb := min(nextCell(cb), pb1)
 			tri := ca == cb && ea == eb
 			nb := eb - cb
 			clear(acc[:(ea-ca)*nb*packedLen])
 			c.accumulate(acc, ca, ea, cb, eb, tri)
-			// Scatter the pixel-pair sums into the entries of dst they cover.
-			rlo, rhi := max(r0, Classes*ca), min(r0+m, Classes*ea)
-			clo, chi := max(c0, Classes*cb), min(c0+n, Classes*eb)
-			for r := rlo; r < rhi; r++ {
-				ja, k := r/Classes, r%Classes
-				row := dst[(r-r0)*ld-c0+clo : (r-r0)*ld-c0+chi]
-				pk := &packedIndex[k]
-				for col := clo; col < chi; col++ {
-					jb, k2 := col/Classes, col%Classes
-					var a []float64
-					if tri && jb > ja {
-						a = acc[((jb-ca)*nb+ja-cb)*packedLen:]
-					} else {
-						a = acc[((ja-ca)*nb+jb-cb)*packedLen:]
-					}
-					row[col-clo] += scale * a[pk[k2]]
-				}
+			scatter(dst, ld, r0, m, c0, n, acc, ca, ea, cb, eb, tri, scale)
+		}
+	}
+}
+
+// nextCell returns the first pixel of the cell after pixel p's.
+func nextCell(p int) int { return (p/cellPixels + 1) * cellPixels }
+
+// scatter adds scale times the pixel-pair sums of acc (pixels [ca, ea) x [cb, eb), as
+// accumulate leaves them) into the entries of the block of dst they cover.
+func scatter(dst []float64, ld, r0, m, c0, n int, acc []float64, ca, ea, cb, eb int, tri bool, scale float64) {
+	nb := eb - cb
+	rlo, rhi := max(r0, Classes*ca), min(r0+m, Classes*ea)
+	clo, chi := max(c0, Classes*cb), min(c0+n, Classes*eb)
+	for r := rlo; r < rhi; r++ {
+		ja, k := r/Classes, r%Classes
+		row := dst[(r-r0)*ld : (r-r0)*ld+n]
+		pk := &packedIndex[k]
+		for col := clo; col < chi; {
+			jb := col / Classes
+			var a *[packedLen]float64
+			if tri && jb > ja {
+				a = (*[packedLen]float64)(acc[((jb-ca)*nb+ja-cb)*packedLen:])
+			} else {
+				a = (*[packedLen]float64)(acc[((ja-ca)*nb+jb-cb)*packedLen:])
+			}
+			end := min(chi, Classes*(jb+1))
+			for k2 := col - Classes*jb; col < end; col, k2 = col+1, k2+1 {
+				row[col-c0] += scale * a[pk[k2]]
 			}
 		}
 	}
 }
 
-// accumulate sets acc[(ja-ca)*(eb-cb)+(jb-cb)] += x_sa x_sb A_s (packed) over all images,
-// for pixels ja in [ca, ea) and jb in [cb, eb), or only jb <= ja when tri (the two ranges
-// are then equal).
+// accumulate sets acc[((ja-ca)*(eb-cb)+(jb-cb))*packedLen:][:packedLen] += x_sa x_sb A_s
+// (packed) over all images, for pixels ja in [ca, ea) and jb in [cb, eb), or only
+// jb <= ja when tri (the two ranges are then equal). Each range lies in one cell; the
+// images that light both are found by merging the two cells' streams of the Index.
 func (c *Curvature) accumulate(acc []float64, ca, ea, cb, eb int, tri bool) {
-	d := c.idx.d
-	maskA, maskB := bucketMask(ca, ea), bucketMask(cb, eb)
+	ga, gb := ca/cellPixels, cb/cellPixels
+	sa, sb := &c.idx.cells[ga], &c.idx.cells[gb]
+	// The ranges in cell-local pixels.
+	qa0, qa1 := ca-ga*cellPixels, ea-ga*cellPixels
+	qb0, qb1 := cb-gb*cellPixels, eb-gb*cellPixels
 	nb := eb - cb
+	if (ea-ca)*nb*packedLen > len(acc) || qa1 > cellPixels || qb1 > cellPixels {
+		panic(fmt.Sprintf("hessian: pixel pairs [%d,%d) x [%d,%d) do not fit one pair of cells and %d values", ca, ea, cb, eb, len(acc)))
+	}
 	var (
-		offs  [subPixels]int32
-		coefs [subPixels]float64
+		rowOff, colOff [cellPixels]int32
+		xa, xb         [cellPixels]float64
 	)
-	for s, ms := range c.idx.mask {
-		if ms&maskA == 0 || ms&maskB == 0 {
-			continue
-		}
-		aLo, aHi := c.idx.rangeOf(s, ca, ea)
-		if aLo == aHi {
-			continue
-		}
-		bLo, bHi := aLo, aHi
+	ib := 0
+	for ia, s := range sa.img {
 		if !tri {
-			bLo, bHi = c.idx.rangeOf(s, cb, eb)
-			if bLo == bHi {
+			// Advance the other cell's stream to image s, or skip s if it is not there.
+			for ib < len(sb.img) && sb.img[ib] < s {
+				ib++
+			}
+			if ib == len(sb.img) {
+				return
+			}
+			if sb.img[ib] != s {
 				continue
 			}
 		}
-		a := (*[packedLen]float64)(c.coef[packedLen*s:])
-		for ia := aLo; ia < aHi; ia++ {
-			xa := pixelValue[d.Value[ia]]
-			rowOff := int32((int(d.Pixel[ia]) - ca) * nb * packedLen)
-			end := bHi
-			if tri {
-				end = ia + 1
-			}
-			cnt := 0
-			for ib := bLo; ib < end; ib++ {
-				offs[cnt] = rowOff + int32((int(d.Pixel[ib])-cb)*packedLen)
-				coefs[cnt] = xa * pixelValue[d.Value[ib]]
-				cnt++
-			}
-			addScaledRows(acc, offs[:cnt], coefs[:cnt], a)
+		pix, val := sa.image(ia)
+		ka := cellOffsets(&rowOff, &xa, pix, val, qa0, qa1, nb*packedLen)
+		if ka == 0 {
+			continue
 		}
+		kb := ka
+		if tri {
+			for i := range ka {
+				colOff[i] = rowOff[i] / int32(nb)
+			}
+			xb = xa
+		} else {
+			pix, val := sb.image(ib)
+			if kb = cellOffsets(&colOff, &xb, pix, val, qb0, qb1, packedLen); kb == 0 {
+				continue
+			}
+		}
+		a := (*[packedLen]float64)(c.coef[packedLen*int(s):])
+		outerRows(acc, a, rowOff[:ka], xa[:ka], colOff[:kb], xb[:kb], tri)
 	}
 }
 
-// addScaledRowsGo sets dst[off[i]:off[i]+56] += coef[i] * a for every i.
-func addScaledRowsGo(dst []float64, off []int32, coef []float64, a *[packedLen]float64) {
-	for i, o := range off {
-		c := coef[i]
-		d := (*[packedLen]float64)(dst[o : o+packedLen])
-		for t := 0; t < packedLen; t += 8 {
-			d[t] += c * a[t]
-			d[t+1] += c * a[t+1]
-			d[t+2] += c * a[t+2]
-			d[t+3] += c * a[t+3]
-			d[t+4] += c * a[t+4]
-			d[t+5] += c * a[t+5]
-			d[t+6] += c * a[t+6]
-			d[t+7] += c * a[t+7]
+// cellOffsets fills off and xv with the accumulator offsets (q-q0)*stride and the pixel
+// values of the cell-local pixels q of pix that lie in [q0, q1), and returns how many.
+func cellOffsets(off *[cellPixels]int32, xv *[cellPixels]float64, pix, val []uint8, q0, q1, stride int) int {
+	k := 0
+	for i, q := range pix {
+		if int(q) < q0 {
+			continue
 		}
+		if int(q) >= q1 {
+			break
+		}
+		off[k] = int32((int(q) - q0) * stride)
+		xv[k] = pixelValue[val[i]]
+		k++
 	}
+	return k
 }
 
-// addScaledRows is the kernel of the assembly; a faster one may replace it.
-var addScaledRows = addScaledRowsGo
-
-// denseTile is the tile side, in parameters, of the single-process assembly: whole pixels
-// (24 of them), so that diagonal tiles take the triangular path.
-const denseTile = Classes * subPixels
+// denseTile is the tile side, in parameters, of the single-process assembly: one cell of
+// whole pixels, so that diagonal tiles take the triangular path.
+const denseTile = Classes * cellPixels
 
 // AssembleLower sets the lower triangle (and diagonal) of the Params x Params matrix dst
 // (row-major, leading dimension Params) to the Hessian of the objective: the mean

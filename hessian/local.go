@@ -73,7 +73,10 @@ func (l *Local) Hessian(w []float64, damping float64) []float64 {
 	return l.h
 }
 
-// Direction solves (H + R + damping I) d = -grad by Cholesky.
+// Direction solves (H + R + damping I) d = -grad by Cholesky, with one step of
+// iterative refinement (refine.go). The matrix is kept for the residual: its strict
+// lower triangle is copied into the strict upper one, which the factorization does not
+// touch, and its diagonal aside.
 func (l *Local) Direction(ctx context.Context, w, grad, d []float64, damping float64) (Timing, error) {
 	var tm Timing
 	if err := ctx.Err(); err != nil {
@@ -86,13 +89,22 @@ func (l *Local) Direction(ctx context.Context, w, grad, d []float64, damping flo
 		return tm, err
 	}
 	start = time.Now()
+	diag := make([]float64, Params)
+	for i := range diag {
+		diag[i] = h[i*Params+i]
+	}
+	mirrorLowerBlocked(h, Params, Params)
 	if err := choleskyLower(h, Params, Params, l.Progress); err != nil {
 		return tm, err
 	}
+	tm.FactorS = time.Since(start).Seconds()
+	start = time.Now()
+	b := make([]float64, Params)
 	for i, g := range grad {
-		d[i] = -g
+		b[i] = -g
 	}
-	SolveCholesky(h, Params, Params, d)
-	tm.SolveS = time.Since(start).Seconds()
+	solveRefined(h, Params, Params, diag, b, d)
+	tm.TriSolveS = time.Since(start).Seconds()
+	tm.SolveS = tm.FactorS + tm.TriSolveS
 	return tm, nil
 }

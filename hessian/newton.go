@@ -17,10 +17,19 @@ type Eval struct {
 
 // Timing is what computing a Newton direction cost.
 type Timing struct {
-	AssembleS     float64 // seconds assembling H + R
-	SolveS        float64 // seconds factoring and solving
-	BytesSent     int64   // bytes sent to workers (zero in one process)
-	BytesReceived int64   // bytes received from workers
+	AssembleS  float64 // seconds assembling H + R
+	FactorS    float64 // seconds of the Cholesky factorization
+	TriSolveS  float64 // seconds of the two triangular solves
+	SolveS     float64 // FactorS + TriSolveS
+	PeerBytes  int64   // tile bytes the workers sent each other (zero in one process)
+	PeerTiles  int     // tiles the workers sent each other
+	WorkerBusy float64 // seconds the workers spent in tile tasks, summed (zero in one process)
+}
+
+// TrafficCounter is implemented by problems that move bytes over a network: the totals
+// sent and received so far. Newton reports the difference over each step.
+type TrafficCounter interface {
+	Traffic() (sent, received int64)
 }
 
 // Problem is the regularized objective as Newton's method sees it. Local implements it in
@@ -44,13 +53,18 @@ type StepRecord struct {
 	TestAcc       float64 `json:"test_acc"`
 	AssembleS     float64 `json:"assemble_s"`
 	SolveS        float64 `json:"solve_s"`
+	FactorS       float64 `json:"factor_s"`
+	TriSolveS     float64 `json:"trisolve_s"`
 	LineSearchS   float64 `json:"line_search_s"`
+	StepS         float64 `json:"step_s"`
 	Backtracks    int     `json:"backtracks"`
 	Damping       float64 `json:"damping,omitempty"`
 	NoiseLevel    bool    `json:"accepted_at_noise_level,omitempty"`
 	Converged     bool    `json:"converged,omitempty"`
-	BytesSent     int64   `json:"bytes_sent"`
-	BytesReceived int64   `json:"bytes_received"`
+	BytesSent     int64   `json:"bytes_sent"`     // by the coordinator to the workers, whole step
+	BytesReceived int64   `json:"bytes_received"` // by the coordinator from the workers
+	PeerBytes     int64   `json:"peer_bytes"`     // tile bytes between workers (factorization)
+	PeerTiles     int     `json:"peer_tiles"`     // tiles sent between workers
 }
 
 // NewtonOptions configure Newton. Zero values take the documented defaults.
@@ -102,7 +116,13 @@ func Newton(ctx context.Context, p Problem, w []float64, opt NewtonOptions) (New
 	d := make([]float64, Params)
 	trial := make([]float64, Params)
 	var res NewtonResult
+	traffic, _ := p.(TrafficCounter)
 	for step := opt.StartStep; ; step++ {
+		stepStart := time.Now()
+		var sent0, recv0 int64
+		if traffic != nil {
+			sent0, recv0 = traffic.Traffic()
+		}
 		ev, err := p.Evaluate(ctx, w, g)
 		if err != nil {
 			return res, err
@@ -130,8 +150,8 @@ func Newton(ctx context.Context, p Problem, w []float64, opt NewtonOptions) (New
 		if err != nil {
 			return res, fmt.Errorf("step %d: %w", step, err)
 		}
-		rec.AssembleS, rec.SolveS = tm.AssembleS, tm.SolveS
-		rec.BytesSent, rec.BytesReceived = tm.BytesSent, tm.BytesReceived
+		rec.AssembleS, rec.SolveS, rec.FactorS, rec.TriSolveS = tm.AssembleS, tm.SolveS, tm.FactorS, tm.TriSolveS
+		rec.PeerBytes, rec.PeerTiles = tm.PeerBytes, tm.PeerTiles
 		slope := dot(g, d)
 		if !(slope < 0) {
 			return res, fmt.Errorf("hessian: step %d: Newton direction is not a descent direction (g.d = %g)", step, slope)
@@ -161,6 +181,11 @@ func Newton(ctx context.Context, p Problem, w []float64, opt NewtonOptions) (New
 		}
 		rec.LineSearchS = time.Since(start).Seconds()
 		rec.StepSize = t
+		rec.StepS = time.Since(stepStart).Seconds()
+		if traffic != nil {
+			sent, recv := traffic.Traffic()
+			rec.BytesSent, rec.BytesReceived = sent-sent0, recv-recv0
+		}
 		copy(w, trial)
 		res.Steps++
 		if opt.OnStep != nil {

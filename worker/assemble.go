@@ -72,12 +72,12 @@ func (s *Server) Assemble(ctx context.Context, req *pb.AssembleRequest) (*pb.Ass
 	if !(damping >= 0) || math.IsInf(damping, 0) {
 		return nil, status.Errorf(codes.InvalidArgument, "worker: damping %v, want finite and >= 0", damping)
 	}
-	if !j.phase.TryLock() {
-		return nil, failed("job %q: another Assemble or Factor is running", j.spec.id)
-	}
-	defer j.phase.Unlock()
 	ctx, cancel := j.context(ctx)
 	defer cancel()
+	if err := j.lockForStep(ctx); err != nil {
+		return nil, err
+	}
+	defer j.phase.Unlock()
 
 	j.mu.Lock()
 	if req.GetStep() < j.step {
@@ -107,6 +107,7 @@ func (s *Server) Assemble(ctx context.Context, req *pb.AssembleRequest) (*pb.Ass
 				t.data[d*t.n+d] += damping
 			}
 		}
+		copy(t.asm, t.data)
 		s.metrics.task("assemble", time.Since(t0).Seconds())
 	})
 	if err != nil {
@@ -114,7 +115,7 @@ func (s *Server) Assemble(ctx context.Context, req *pb.AssembleRequest) (*pb.Ass
 	}
 	var bytes uint64
 	for _, t := range tiles {
-		bytes += 8 * uint64(len(t.data))
+		bytes += 8 * uint64(len(t.data)+len(t.asm))
 	}
 	j.mu.Lock()
 	j.state = stateAssembled
@@ -135,10 +136,10 @@ func (j *job) allocTilesLocked() {
 	for i, ct := range owned {
 		r0, m := p.Span(ct.I)
 		c0, n := p.Span(ct.J)
-		t := &tile{t: ct, r0: r0, m: m, c0: c0, n: n, data: make([]float64, m*n)}
+		t := &tile{t: ct, r0: r0, m: m, c0: c0, n: n, data: make([]float64, m*n), asm: make([]float64, m*n)}
 		j.tiles[i] = t
 		j.byPos[ct] = t
-		bytes += 8 * m * n
+		bytes += 2 * 8 * m * n
 	}
 	j.s.metrics.tilesHeld.Add(float64(len(owned)))
 	j.s.metrics.tileBytes.Add(float64(bytes))

@@ -492,10 +492,15 @@ func (s *Server) Factor(ctx context.Context, req *pb.FactorRequest) (*pb.FactorR
 		return f.resp, nil
 	}
 	j.state = statePartial
-	j.mu.Unlock()
-
 	ctx, cancel := j.context(ctx)
 	defer cancel()
+	j.stopFactor = cancel
+	j.mu.Unlock()
+	defer func() {
+		j.mu.Lock()
+		j.stopFactor = nil
+		j.mu.Unlock()
+	}()
 	resp, err := f.run(ctx)
 	if err != nil {
 		var pe *hessian.PivotError

@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc"
 
@@ -89,7 +90,8 @@ const (
 type tile struct {
 	t            clusterplan.Tile
 	r0, m, c0, n int
-	data         []float64
+	data         []float64 // the assembled block, then its factor
+	asm          []float64 // a copy of the assembled block, for residuals (MultiplyAssembled)
 }
 
 // job is the worker's state for one job. Its tiles are allocated at the first Assemble
@@ -104,7 +106,9 @@ type job struct {
 
 	// phase serializes the calls that write the tiles (Assemble, Factor: Lock) against
 	// each other and against those that read them (TriangularStep, FetchTile: RLock).
-	// They use TryLock: a call that finds another one running is refused, not queued.
+	// Factor and the readers use TryLock: a call that finds another one running is
+	// refused, not queued. Assemble starts a new step, which supersedes the old one: it
+	// cancels a factorization in progress and waits for it to stop (lockForStep).
 	phase sync.RWMutex
 
 	mu    sync.Mutex // protects data, step, state, fact, tiles and byPos
@@ -112,8 +116,10 @@ type job struct {
 	step  uint64
 	state pb.TileState // of all tiles; UNSPECIFIED before the first Assemble completes
 	fact  *factorization
-	tiles []*tile // own tiles in plan order
-	byPos map[clusterplan.Tile]*tile
+	// stopFactor cancels the factorization in progress, if any.
+	stopFactor context.CancelFunc
+	tiles      []*tile // own tiles in plan order
+	byPos      map[clusterplan.Tile]*tile
 
 	connMu sync.Mutex // protects conns and ended
 	conns  map[int]*grpc.ClientConn
@@ -170,7 +176,7 @@ func (j *job) end() {
 	var held, bytes int
 	for _, t := range j.tiles {
 		held++
-		bytes += 8 * len(t.data)
+		bytes += 8 * (len(t.data) + len(t.asm))
 	}
 	j.tiles, j.byPos, j.fact = nil, nil, nil
 	j.mu.Unlock()
@@ -194,6 +200,26 @@ func (j *job) peer(r int) (pb.WorkerClient, error) {
 		j.conns[r] = c
 	}
 	return pb.NewWorkerClient(c), nil
+}
+
+// lockForStep takes the phase lock for a new step's Assemble: it cancels a
+// factorization in progress and waits, polling, until it has stopped or ctx ends.
+func (j *job) lockForStep(ctx context.Context) error {
+	j.mu.Lock()
+	if j.stopFactor != nil {
+		j.stopFactor()
+	}
+	j.mu.Unlock()
+	for !j.phase.TryLock() {
+		t := time.NewTimer(5 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return failed("job %q: the work of the previous step did not stop in time: %v", j.spec.id, ctx.Err())
+		case <-t.C:
+		}
+	}
+	return nil
 }
 
 // checkStep returns FAILED_PRECONDITION unless step is the job's current step. The

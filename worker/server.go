@@ -231,7 +231,7 @@ func (s *Server) StartJob(ctx context.Context, req *pb.StartJobRequest) (*pb.Sta
 	}
 	s.jobs[spec.id] = j
 	s.metrics.jobs.Set(float64(len(s.jobs)))
-	j.log.Info("job started", "rank", spec.rank, "workers", spec.plan.Workers(), "grid", fmt.Sprintf("%dx%d", spec.plan.Rows, spec.plan.Cols),
+	j.log.Info("job started", "workers", spec.plan.Workers(), "grid", fmt.Sprintf("%dx%d", spec.plan.Rows, spec.plan.Cols),
 		"tile", spec.plan.TileSize, "eps", spec.eps, "data_cached", j.hasData())
 	return &pb.StartJobResponse{JobId: spec.id, Step: req.GetStep(), DataCached: j.hasData()}, nil
 }

@@ -18,7 +18,7 @@ func runHessian(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs := newFlagSet("hessian", "--batch N --out H.npy [flags]", stderr)
 	var (
 		df      dataFlags
-		weights = fs.String("weights", "", "weights .npy (784, 10) float64 (default: W = 0)")
+		weights = fs.String("weights", "zero", "weights: "+weightsSpecHelp)
 		eps     = fs.Float64("eps", 0, "include R = 2 eps (L^T L) kron I of the Laplacian penalty")
 		out     = fs.String("out", "", "output .npy: float64, C order, 7840 x 7840 (491.7 MB) (required)")
 	)
@@ -33,12 +33,9 @@ func runHessian(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := checkEps(*eps); err != nil {
 		return err
 	}
-	w := make([]float64, hessian.Params)
-	if *weights != "" {
-		var err error
-		if w, err = hessian.ReadWeights(*weights); err != nil {
-			return err
-		}
+	w, _, err := loadWeights(*weights)
+	if err != nil {
+		return err
 	}
 	train, _, err := df.load()
 	if err != nil {

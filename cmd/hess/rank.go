@@ -43,7 +43,7 @@ func (sf *spectrumFlags) register(fs *flag.FlagSet, defBatch, batchHelp string) 
 	if batchHelp != "" {
 		fs.Lookup("batch").Usage = batchHelp
 	}
-	sf.cf.register(fs)
+	sf.cf.register(fs, 0)
 	sf.weights = fs.String("weights", "zero", "weights: "+weightsSpecHelp)
 	sf.eps = fs.Float64("eps", 0, "add R = 2 eps (L^T L) kron I of the Laplacian penalty (then only the dense method applies)")
 	sf.method = fs.String("method", "", "gram (eigenvalues of the 10n x 10n Gram matrix; eps = 0, n <= 784) or dense (assemble the 7840 x 7840 Hessian); default: gram when eps = 0 and 10n <= 3000, else dense")

@@ -50,7 +50,7 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		level   = fs.String("log-level", "info", "log level: debug, info, warn, error")
 	)
 	df.register(fs, "all")
-	cf.register(fs)
+	cf.register(fs, 2)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -103,15 +103,12 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	logger.Info("data", "train", train.Len(), "test", test.Len(), "eps", *eps)
-	prob, closeProb, err := newProblem(ctx, train, *eps, cf, logger)
+	prog := newProgress(stderr)
+	prob, closeProb, err := newProblem(ctx, train, *eps, cf, logger, prog.report)
 	if err != nil {
 		return err
 	}
 	defer closeProb()
-	prog := newProgress(stderr)
-	if l, ok := prob.(*hessian.Local); ok {
-		l.Progress = prog.report
-	}
 
 	ck = checkpoint{Version: 1, Eps: *eps, Damping: *damping, Batch: df.batch, Seed: df.seed, Data: df.dir, Records: ck.Records}
 	if !*jsonOut {

@@ -64,7 +64,7 @@ func (impl Implementation) Dsyrk(ul blas.Uplo, tA blas.Transpose, n, k int, alph
 		scaleTri(ul, n, beta, c, ldc)
 		return
 	}
-	if n*n*k < smallWork {
+	if float64(n)*float64(n)*float64(k) < float64(smallWork) {
 		if beta == 0 {
 			// gonum scales rather than overwrites C in some branches; make
 			// sure NaNs in C do not survive.

@@ -134,7 +134,7 @@ func (impl Implementation) Dgemm(tA, tB blas.Transpose, m, n, k int, alpha float
 		scaleGeneral(m, n, beta, c, ldc)
 		return
 	}
-	if m*n*k < smallWork {
+	if float64(m)*float64(n)*float64(k) < float64(smallWork) {
 		if beta == 0 {
 			// gonum zeroes C first for beta == 0 as well, but make the
 			// overwrite semantics explicit.

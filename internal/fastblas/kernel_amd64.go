@@ -21,12 +21,6 @@ var useAsm = hasAVX2FMA
 //go:noescape
 func kernel6x8(k int, a, b, c *float64, ldc int, alpha, beta float64)
 
-// addScaledRowsAVX2 performs dst[off[i]+j] += coef[i]*a[j] for i < n and
-// j < 56 without bounds checks. It requires AVX2 and FMA.
-//
-//go:noescape
-func addScaledRowsAVX2(dst *float64, off *int32, coef *float64, n int, a *[56]float64)
-
 // microKernel dispatches to the assembly or the pure-Go micro-kernel.
 func microKernel(k int, a, b, c []float64, ldc int, alpha, beta float64) {
 	if useAsm {
@@ -34,14 +28,4 @@ func microKernel(k int, a, b, c []float64, ldc int, alpha, beta float64) {
 		return
 	}
 	kernelGo(k, a, b, c, ldc, alpha, beta)
-}
-
-// addScaledRows dispatches to the assembly or the pure-Go batched axpy. The
-// offsets have already been checked.
-func addScaledRows(dst []float64, off []int32, coef []float64, a *[56]float64) {
-	if useAsm && len(off) > 0 {
-		addScaledRowsAVX2(&dst[0], &off[0], &coef[0], len(off), a)
-		return
-	}
-	addScaledRowsGo(dst, off, coef, a)
 }

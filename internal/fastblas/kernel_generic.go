@@ -59,15 +59,3 @@ func kernelGo(k int, a, b, c []float64, ldc int, alpha, beta float64) {
 		}
 	}
 }
-
-// addScaledRowsGo is the portable batched axpy; see AddScaledRows.
-func addScaledRowsGo(dst []float64, off []int32, coef []float64, a *[56]float64) {
-	coef = coef[:len(off)]
-	for i, o := range off {
-		d := (*[56]float64)(dst[o : int(o)+56])
-		s := coef[i]
-		for j := range d {
-			d[j] += s * a[j]
-		}
-	}
-}

@@ -13,8 +13,3 @@ var useAsm = false
 func microKernel(k int, a, b, c []float64, ldc int, alpha, beta float64) {
 	kernelGo(k, a, b, c, ldc, alpha, beta)
 }
-
-// addScaledRows runs the pure-Go batched axpy.
-func addScaledRows(dst []float64, off []int32, coef []float64, a *[56]float64) {
-	addScaledRowsGo(dst, off, coef, a)
-}

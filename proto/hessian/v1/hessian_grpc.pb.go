@@ -49,15 +49,16 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Worker_StartJob_FullMethodName       = "/hessian.v1.Worker/StartJob"
-	Worker_UploadData_FullMethodName     = "/hessian.v1.Worker/UploadData"
-	Worker_Evaluate_FullMethodName       = "/hessian.v1.Worker/Evaluate"
-	Worker_Assemble_FullMethodName       = "/hessian.v1.Worker/Assemble"
-	Worker_Factor_FullMethodName         = "/hessian.v1.Worker/Factor"
-	Worker_PushTile_FullMethodName       = "/hessian.v1.Worker/PushTile"
-	Worker_TriangularStep_FullMethodName = "/hessian.v1.Worker/TriangularStep"
-	Worker_FetchTile_FullMethodName      = "/hessian.v1.Worker/FetchTile"
-	Worker_EndJob_FullMethodName         = "/hessian.v1.Worker/EndJob"
+	Worker_StartJob_FullMethodName          = "/hessian.v1.Worker/StartJob"
+	Worker_UploadData_FullMethodName        = "/hessian.v1.Worker/UploadData"
+	Worker_Evaluate_FullMethodName          = "/hessian.v1.Worker/Evaluate"
+	Worker_Assemble_FullMethodName          = "/hessian.v1.Worker/Assemble"
+	Worker_Factor_FullMethodName            = "/hessian.v1.Worker/Factor"
+	Worker_PushTile_FullMethodName          = "/hessian.v1.Worker/PushTile"
+	Worker_TriangularStep_FullMethodName    = "/hessian.v1.Worker/TriangularStep"
+	Worker_MultiplyAssembled_FullMethodName = "/hessian.v1.Worker/MultiplyAssembled"
+	Worker_FetchTile_FullMethodName         = "/hessian.v1.Worker/FetchTile"
+	Worker_EndJob_FullMethodName            = "/hessian.v1.Worker/EndJob"
 )
 
 // WorkerClient is the client API for Worker service.
@@ -111,6 +112,14 @@ type WorkerClient interface {
 	// tiles (block, j), j < block, the product L_block,j^T x (transpose true). Idempotent,
 	// no state changes. Deadline 30 s. At most 7840 doubles each way.
 	TriangularStep(ctx context.Context, in *TriangularStepRequest, opts ...grpc.CallOption) (*TriangularStepResponse, error)
+	// MultiplyAssembled returns the products of the worker's tiles of the step's matrix A,
+	// as assembled (a copy is kept beside the factor), with the vector x: for each own tile
+	// (I, J), A_IJ x_J into block I and, when I > J, A_IJ^T x_I into block J (the mirror
+	// tile above the diagonal). The sums are compensated (Dot2): each block comes back as
+	// sum + comp, accurate to twice the working precision, for the residual b - A x of
+	// iterative refinement. Requires an assembled step (before or after Factor).
+	// Idempotent, no state changes. Deadline 30 s. 7840 doubles in, at most 2 x 7840 out.
+	MultiplyAssembled(ctx context.Context, in *MultiplyAssembledRequest, opts ...grpc.CallOption) (*MultiplyAssembledResponse, error)
 	// FetchTile streams one tile as it is now (assembled, or factored after Factor): a header,
 	// then chunks. For tests and debugging (hess hessian --workers). Read-only. Deadline
 	// 2 min.
@@ -205,6 +214,16 @@ func (c *workerClient) TriangularStep(ctx context.Context, in *TriangularStepReq
 	return out, nil
 }
 
+func (c *workerClient) MultiplyAssembled(ctx context.Context, in *MultiplyAssembledRequest, opts ...grpc.CallOption) (*MultiplyAssembledResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MultiplyAssembledResponse)
+	err := c.cc.Invoke(ctx, Worker_MultiplyAssembled_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *workerClient) FetchTile(ctx context.Context, in *FetchTileRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[FetchTileResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	stream, err := c.cc.NewStream(ctx, &Worker_ServiceDesc.Streams[2], Worker_FetchTile_FullMethodName, cOpts...)
@@ -285,6 +304,14 @@ type WorkerServer interface {
 	// tiles (block, j), j < block, the product L_block,j^T x (transpose true). Idempotent,
 	// no state changes. Deadline 30 s. At most 7840 doubles each way.
 	TriangularStep(context.Context, *TriangularStepRequest) (*TriangularStepResponse, error)
+	// MultiplyAssembled returns the products of the worker's tiles of the step's matrix A,
+	// as assembled (a copy is kept beside the factor), with the vector x: for each own tile
+	// (I, J), A_IJ x_J into block I and, when I > J, A_IJ^T x_I into block J (the mirror
+	// tile above the diagonal). The sums are compensated (Dot2): each block comes back as
+	// sum + comp, accurate to twice the working precision, for the residual b - A x of
+	// iterative refinement. Requires an assembled step (before or after Factor).
+	// Idempotent, no state changes. Deadline 30 s. 7840 doubles in, at most 2 x 7840 out.
+	MultiplyAssembled(context.Context, *MultiplyAssembledRequest) (*MultiplyAssembledResponse, error)
 	// FetchTile streams one tile as it is now (assembled, or factored after Factor): a header,
 	// then chunks. For tests and debugging (hess hessian --workers). Read-only. Deadline
 	// 2 min.
@@ -323,6 +350,9 @@ func (UnimplementedWorkerServer) PushTile(grpc.ClientStreamingServer[PushTileReq
 }
 func (UnimplementedWorkerServer) TriangularStep(context.Context, *TriangularStepRequest) (*TriangularStepResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method TriangularStep not implemented")
+}
+func (UnimplementedWorkerServer) MultiplyAssembled(context.Context, *MultiplyAssembledRequest) (*MultiplyAssembledResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method MultiplyAssembled not implemented")
 }
 func (UnimplementedWorkerServer) FetchTile(*FetchTileRequest, grpc.ServerStreamingServer[FetchTileResponse]) error {
 	return status.Errorf(codes.Unimplemented, "method FetchTile not implemented")
@@ -455,6 +485,24 @@ func _Worker_TriangularStep_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Worker_MultiplyAssembled_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MultiplyAssembledRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WorkerServer).MultiplyAssembled(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Worker_MultiplyAssembled_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WorkerServer).MultiplyAssembled(ctx, req.(*MultiplyAssembledRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Worker_FetchTile_Handler(srv interface{}, stream grpc.ServerStream) error {
 	m := new(FetchTileRequest)
 	if err := stream.RecvMsg(m); err != nil {
@@ -510,6 +558,10 @@ var Worker_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "TriangularStep",
 			Handler:    _Worker_TriangularStep_Handler,
+		},
+		{
+			MethodName: "MultiplyAssembled",
+			Handler:    _Worker_MultiplyAssembled_Handler,
 		},
 		{
 			MethodName: "EndJob",

@@ -1,0 +1,307 @@
+package coordinator
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/status"
+
+	"github.com/hessian-cluster/hess/hessian"
+	"github.com/hessian-cluster/hess/internal/clusterplan"
+	"github.com/hessian-cluster/hess/internal/clusterrpc"
+	pb "github.com/hessian-cluster/hess/proto/hessian/v1"
+)
+
+// Cluster is a training job on a set of workers: the regularized objective over a
+// training set, with the Hessian assembled, factored and solved on the workers. It
+// implements hessian.Problem and hessian.TrafficCounter. Use New; Close ends the job.
+// A Cluster is not safe for concurrent use: Newton calls it from one goroutine.
+type Cluster struct {
+	cfg     Config
+	to      Timeouts
+	log     *slog.Logger
+	plan    clusterplan.Plan
+	workers []*remote
+	counter *clusterrpc.Counter
+	metrics *metrics
+	jobID   string
+	n       int    // training images
+	step    uint64 // directions computed so far; the step of the next Assemble is step+1
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var (
+	_ hessian.Problem        = (*Cluster)(nil)
+	_ hessian.TrafficCounter = (*Cluster)(nil)
+)
+
+// remote is one worker of the job.
+type remote struct {
+	rank   int
+	addr   string
+	conn   *grpc.ClientConn
+	client pb.WorkerClient
+	log    *slog.Logger
+}
+
+// New connects to the workers (waiting up to cfg.StartupTimeout for those that are not
+// serving yet), plans the tile layout, starts the job on every worker and sends the
+// training set to those that do not have it cached.
+func New(ctx context.Context, cfg Config, train *hessian.Dataset) (*Cluster, error) {
+	if len(cfg.Workers) == 0 {
+		return nil, errors.New("coordinator: no workers")
+	}
+	if train.Len() == 0 {
+		return nil, errors.New("coordinator: no training images")
+	}
+	if !(cfg.Eps >= 0) {
+		return nil, fmt.Errorf("coordinator: eps = %v, want >= 0", cfg.Eps)
+	}
+	plan, err := clusterplan.New(hessian.Params, len(cfg.Workers), cfg.TileSize)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.StartupTimeout <= 0 {
+		cfg.StartupTimeout = 2 * time.Minute
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	var id [8]byte
+	rand.Read(id[:])
+	c := &Cluster{
+		cfg: cfg, to: cfg.Timeouts.withDefaults(), plan: plan, n: train.Len(),
+		jobID:   "job-" + hex.EncodeToString(id[:]),
+		metrics: newMetrics(cfg.Registry),
+	}
+	c.log = logger.With("job", c.jobID)
+	c.counter = &clusterrpc.Counter{Observe: c.metrics.observeBytes}
+	opts := append(clusterrpc.DialOptions(c.counter),
+		grpc.WithChainUnaryInterceptor(c.unaryInterceptor),
+		grpc.WithChainStreamInterceptor(c.streamInterceptor))
+	for r, addr := range cfg.Workers {
+		conn, err := grpc.NewClient(addr, opts...)
+		if err != nil {
+			c.closeConns()
+			return nil, fmt.Errorf("coordinator: worker %s: %w", addr, err)
+		}
+		c.workers = append(c.workers, &remote{rank: r, addr: addr, conn: conn, client: pb.NewWorkerClient(conn), log: c.log.With("worker", addr, "rank", r)})
+	}
+	c.metrics.workers.Set(float64(len(c.workers)))
+
+	start := time.Now()
+	wctx, cancel := context.WithTimeout(ctx, cfg.StartupTimeout)
+	err = c.each(wctx, func(ctx context.Context, w *remote) error {
+		return waitServing(ctx, w.conn, w.addr, c.to.Health)
+	})
+	cancel()
+	if err != nil {
+		c.closeConns()
+		if ctx.Err() == nil {
+			err = fmt.Errorf("%w (startup timeout %v)", err, cfg.StartupTimeout)
+		}
+		return nil, err
+	}
+	c.log.Info("workers serving", "workers", len(c.workers), "grid", fmt.Sprintf("%dx%d", plan.Rows, plan.Cols),
+		"tile", plan.TileSize, "tiles", plan.Tiles(), "seconds", time.Since(start).Seconds())
+	if err := c.startJob(ctx, train); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// Plan returns the tile layout of the job.
+func (c *Cluster) Plan() clusterplan.Plan { return c.plan }
+
+// Workers returns the workers' addresses in rank order.
+func (c *Cluster) Workers() []string {
+	out := make([]string, len(c.workers))
+	for i, w := range c.workers {
+		out[i] = w.addr
+	}
+	return out
+}
+
+// Traffic returns the gRPC message bytes the coordinator sent to and received from its
+// workers so far.
+func (c *Cluster) Traffic() (sent, received int64) { return c.counter.Totals() }
+
+// startJob creates the job on every worker and uploads the training set where it is not
+// cached.
+func (c *Cluster) startJob(ctx context.Context, train *hessian.Dataset) error {
+	sum, size := clusterrpc.DataDigest(train)
+	pbPlan := &pb.Plan{
+		Order: uint32(c.plan.N), TileSize: uint32(c.plan.TileSize),
+		GridRows: uint32(c.plan.Rows), GridCols: uint32(c.plan.Cols), Workers: c.Workers(),
+	}
+	return c.each(ctx, func(ctx context.Context, w *remote) error {
+		cctx, cancel := context.WithTimeout(ctx, c.to.StartJob)
+		resp, err := w.client.StartJob(cctx, &pb.StartJobRequest{
+			JobId: c.jobID, Plan: pbPlan, Rank: uint32(w.rank), Eps: c.cfg.Eps,
+			DataSha256: sum[:], Images: uint64(train.Len()), Nonzeros: uint64(train.NonZeros()),
+		})
+		cancel()
+		if err != nil {
+			return w.errorf("StartJob", err)
+		}
+		if resp.GetDataCached() {
+			w.log.Info("job started; data cached", "sha256", hex.EncodeToString(sum[:8]))
+			return nil
+		}
+		start := time.Now()
+		if err := c.upload(ctx, w, train, sum, size); err != nil {
+			return err
+		}
+		w.log.Info("job started; data sent", "bytes", size, "seconds", time.Since(start).Seconds())
+		return nil
+	})
+}
+
+// upload streams the training set's encoding to w in chunks.
+func (c *Cluster) upload(ctx context.Context, w *remote, train *hessian.Dataset, sum [32]byte, size uint64) error {
+	ctx, cancel := context.WithTimeout(ctx, c.to.Upload)
+	defer cancel()
+	stream, err := w.client.UploadData(ctx)
+	if err != nil {
+		return w.errorf("UploadData", err)
+	}
+	hdr := &pb.DataHeader{Sha256: sum[:], Images: uint64(train.Len()), Nonzeros: uint64(train.NonZeros()), Size: size}
+	r := clusterrpc.NewDataReader(train)
+	buf := make([]byte, clusterrpc.ChunkBytes)
+	for {
+		n, rerr := io.ReadFull(r, buf)
+		if n > 0 {
+			if err := stream.Send(&pb.UploadDataRequest{JobId: c.jobID, Header: hdr, Chunk: buf[:n]}); err != nil {
+				if err == io.EOF { // the worker ended the call; CloseAndRecv says why
+					break
+				}
+				return w.errorf("UploadData", err)
+			}
+			hdr = nil
+		}
+		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+			break
+		}
+		if rerr != nil {
+			return w.errorf("UploadData", rerr)
+		}
+	}
+	if _, err := stream.CloseAndRecv(); err != nil {
+		return w.errorf("UploadData", err)
+	}
+	return nil
+}
+
+// Close ends the job on every worker (freeing their tiles; the data stays in their
+// caches) and closes the connections. It is safe to call more than once.
+func (c *Cluster) Close() error {
+	c.closeOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), c.to.EndJob)
+		defer cancel()
+		c.closeErr = c.each(ctx, func(ctx context.Context, w *remote) error {
+			if _, err := w.client.EndJob(ctx, &pb.EndJobRequest{JobId: c.jobID, Step: c.step}); err != nil {
+				return w.errorf("EndJob", err)
+			}
+			return nil
+		})
+		c.closeConns()
+	})
+	return c.closeErr
+}
+
+func (c *Cluster) closeConns() {
+	for _, w := range c.workers {
+		w.conn.Close()
+	}
+}
+
+// each runs f for every worker at once and returns the first error by rank; the first
+// failure cancels the others' contexts.
+func (c *Cluster) each(ctx context.Context, f func(ctx context.Context, w *remote) error) error {
+	return c.some(ctx, c.workers, f)
+}
+
+// some runs f for the given workers at once, like each.
+func (c *Cluster) some(ctx context.Context, ws []*remote, f func(ctx context.Context, w *remote) error) error {
+	if len(ws) == 1 {
+		return f(ctx, ws[0])
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	errs := make([]error, len(ws))
+	var wg sync.WaitGroup
+	for i, w := range ws {
+		wg.Go(func() {
+			if err := f(ctx, w); err != nil {
+				errs[i] = err
+				cancel(err)
+			}
+		})
+	}
+	wg.Wait()
+	// The first failure is the cause; the others are often its echo (CANCELED).
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause
+	}
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// errorf wraps the error of a call to w with the worker's address and the method.
+func (w *remote) errorf(method string, err error) error {
+	if pe := clusterrpc.PivotFromError(err); pe != nil {
+		return pe
+	}
+	return &WorkerError{Addr: w.addr, Rank: w.rank, Method: method, Err: err}
+}
+
+// WorkerError is a failed call to a worker.
+type WorkerError struct {
+	Addr   string // host:port
+	Rank   int
+	Method string // the RPC
+	Err    error  // the status error
+}
+
+// Error names the worker, the call and gRPC's code and message.
+func (e *WorkerError) Error() string {
+	if st, ok := status.FromError(e.Err); ok {
+		return fmt.Sprintf("worker %s (rank %d): %s: %s: %s", e.Addr, e.Rank, e.Method, st.Code(), st.Message())
+	}
+	return fmt.Sprintf("worker %s (rank %d): %s: %v", e.Addr, e.Rank, e.Method, e.Err)
+}
+
+// Unwrap returns the status error.
+func (e *WorkerError) Unwrap() error { return e.Err }
+
+// unaryInterceptor counts calls and their durations by method and code.
+func (c *Cluster) unaryInterceptor(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	start := time.Now()
+	err := invoker(ctx, method, req, reply, cc, opts...)
+	c.metrics.calls.WithLabelValues(method, status.Code(err).String()).Inc()
+	c.metrics.seconds.WithLabelValues(method).Observe(time.Since(start).Seconds())
+	return err
+}
+
+// streamInterceptor counts stream calls by method (their opening).
+func (c *Cluster) streamInterceptor(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+	s, err := streamer(ctx, desc, cc, method, opts...)
+	c.metrics.calls.WithLabelValues(method, status.Code(err).String()).Inc()
+	return s, err
+}
