@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -18,6 +17,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
+
+	"github.com/hessian-cluster/hess/internal/clusterplan"
 )
 
 // The memory a worker needs, as worker-statefulset.yaml explains it.
@@ -28,12 +29,36 @@ const (
 	runtimeBytes = 100e6 // Go runtime, gRPC buffers, goroutine stacks
 )
 
-// workerMemoryNeed is the memory in bytes of one of p workers holding tiles of size t:
-// its share of the lower triangle, one panel column of received tiles, the data and the
-// runtime.
-func workerMemoryNeed(p, t int) float64 {
-	n := float64(hessianOrder)
-	return n*n/2*8/float64(p) + n*float64(t)*8 + dataBytes + runtimeBytes
+// workerMemoryNeed is the memory in bytes that the busiest of p workers needs with tiles
+// of side t: its own tiles twice (worker/job.go keeps the assembled block beside its
+// factor, for the residuals of iterative refinement), the factor tiles of two panels
+// received from its peers (worker/factor.go looks one panel ahead), the training set and
+// the runtime. The tiles are counted in the coordinator's own layout (clusterplan).
+func workerMemoryNeed(p, t int) (float64, error) {
+	plan, err := clusterplan.New(hessianOrder, p, t)
+	if err != nil {
+		return 0, err
+	}
+	var most int64
+	for r := range p {
+		most = max(most, plan.StoredBytes(r))
+	}
+	_, side := plan.Span(0)
+	received := 2 * hessianOrder * side * 8
+	return 2*float64(most) + float64(received) + dataBytes + runtimeBytes, nil
+}
+
+// tileSize returns the tile size of a train command line for p workers: its --tile-size,
+// or the coordinator's choice without one.
+func tileSize(args []string, p int) (int, error) {
+	if _, ok, err := flagValue(args, "tile-size"); err != nil || !ok {
+		return clusterplan.DefaultTileSize(hessianOrder, p), err
+	}
+	t, err := intFlag(args, "tile-size")
+	if err == nil && t > maxTileSize {
+		err = fmt.Errorf("--tile-size %d; the API carries tiles of at most %d", t, maxTileSize)
+	}
+	return t, err
 }
 
 // manifests are the decoded objects of deploy/k8s, by name within each kind.
@@ -204,19 +229,32 @@ func TestManifestsDecodeStrictly(t *testing.T) {
 }
 
 func TestWorkerMemoryNeed(t *testing.T) {
-	for _, tc := range []struct {
-		p, t int
-		want float64
-	}{
-		// 7840^2/2 * 8 B / 3 = 81,954,133 B of tiles; 7840 * 512 * 8 = 32,112,640 B of
-		// panel; 128e6 B of data and runtime.
-		{3, 512, 81954133.33 + 32112640 + 128e6},
-		// One worker holds the whole triangle, 245,862,400 B, and a panel of 1024.
-		{1, 1024, 245862400 + 64225280 + 128e6},
-	} {
-		if got := workerMemoryNeed(tc.p, tc.t); math.Abs(got-tc.want) > 1 {
-			t.Errorf("workerMemoryNeed(%d, %d) = %.0f; want %.0f", tc.p, tc.t, got, tc.want)
+	// One worker, tiles of 1568 = 7840/5: the 15 lower tiles of 1568^2 doubles
+	// (19,668,992 B each) twice, two panels of 7840 x 1568 doubles received, and 128e6 B of
+	// data and runtime.
+	got, err := workerMemoryNeed(1, 1568)
+	if want := 2*15*19668992.0 + 2*7840*1568*8 + 128e6; err != nil || got != want {
+		t.Errorf("workerMemoryNeed(1, 1568) = %.0f, %v; want %.0f", got, err, want)
+	}
+	// Over p workers the busiest holds at least an even share of the lower triangle,
+	// N^2/2 * 8 B / p, and at most that plus its diagonal tiles' upper halves and one
+	// column of tiles more (the block-cyclic layout is uneven by at most that).
+	for _, p := range []int{2, 3, 4, 8} {
+		const ts = 240
+		got, err := workerMemoryNeed(p, ts)
+		if err != nil {
+			t.Fatal(err)
 		}
+		n := float64(hessianOrder)
+		fixed := 2*n*ts*8 + 128e6
+		low := 2*n*n/2*8/float64(p) + fixed
+		high := 2*(n*n/2+n*ts/2+n*ts)*8/float64(p) + 2*n*ts*8 + fixed
+		if got < low || got > high {
+			t.Errorf("workerMemoryNeed(%d, %d) = %.0f; want in [%.0f, %.0f]", p, ts, got, low, high)
+		}
+	}
+	if _, err := workerMemoryNeed(0, 240); err == nil {
+		t.Error("workerMemoryNeed(0 workers) did not fail")
 	}
 }
 
@@ -238,7 +276,7 @@ func TestStrictDecodingCatchesTypos(t *testing.T) {
 		{"field in the wrong case", "worker-statefulset.yaml", "containerPort: 7070", "ContainerPort: 7070", "unknown field"},
 		{"field at the wrong level", "worker-statefulset.yaml", "  serviceName: hess-worker", "  serviceName: hess-worker\n  image: hess:latest", "unknown field"},
 		{"duplicate key", "worker-statefulset.yaml", "  replicas: 3", "  replicas: 3\n  replicas: 4", "already set"},
-		{"bad quantity", "worker-statefulset.yaml", "memory: 320Mi", "memory: 320MB!", "quantities must match"},
+		{"bad quantity", "worker-statefulset.yaml", "memory: 384Mi", "memory: 384MB!", "quantities must match"},
 		{"wrong type", "worker-service.yaml", "port: 7070", "port: seventy", "cannot unmarshal"},
 		{"unknown kind", "train-job.yaml", "kind: Job", "kind: Jobb", "not a kind this test knows"},
 		{"misspelt probe kind", "worker-statefulset.yaml", "grpc:\n              port: 7070\n            periodSeconds: 5", "gprc:\n              port: 7070\n            periodSeconds: 5", "unknown field"},
@@ -301,11 +339,9 @@ func TestChecksCatchDisagreements(t *testing.T) {
 			worker(m).Resources.Requests[corev1.ResourceMemory] = mustQuantity("200Mi")
 		}, "memory request"},
 		{"more workers than the job expects", func(m *manifests) { six := int32(6); sts(m).Spec.Replicas = &six }, "--expect-workers 3"},
-		// 260Mi = 272.6 MB covers tiles of 512 (242.1 MB) but not of 1024 (274.2 MB).
-		{"bigger tiles than the request covers", func(m *manifests) {
-			worker(m).Resources.Requests[corev1.ResourceMemory] = mustQuantity("260Mi")
-			setArg(job(m), "--tile-size", "1024")
-		}, "memory request"},
+		// Tiles of 1024 need 490.8 MB per worker, the request is 384Mi = 402.7 MB.
+		{"bigger tiles than the request covers", func(m *manifests) { setArg(job(m), "--tile-size", "1024") }, "memory request"},
+		{"tiles too big for the API", func(m *manifests) { setArg(job(m), "--tile-size", "2048") }, "at most 1024"},
 		{"GOMEMLIMIT above the limit", func(m *manifests) { setEnv(worker(m), "GOMEMLIMIT", "1GiB") }, "GOMEMLIMIT"},
 		{"output not on a volume", func(m *manifests) { setArg(job(m), "--out", "/results") }, "--out /results"},
 		{"different images", func(m *manifests) { job(m).Image = "hess:old" }, "image"},
@@ -450,16 +486,16 @@ func checkManifests(m *manifests) []error {
 		fail("Job %s: volume %s claims %q, which is not in k8s/", jb.Name, vol, claimOf(jpod, vol))
 	}
 
-	// Memory for the tiles.
-	tile, err := intFlag(tc.Args, "tile-size")
+	// Memory for the tiles, of the size the Job asks for or the coordinator chooses.
+	tile, err := tileSize(tc.Args, replicas)
 	if err != nil {
-		fail("Job %s: %v (the workers' memory depends on it)", jb.Name, err)
-	} else if tile > maxTileSize {
-		fail("Job %s: --tile-size %d; the API carries tiles of at most %d", jb.Name, tile, maxTileSize)
+		fail("Job %s: %v", jb.Name, err)
 	} else {
-		need := workerMemoryNeed(replicas, tile)
+		need, err := workerMemoryNeed(replicas, tile)
 		req := w.Resources.Requests.Memory()
-		if float64(req.Value()) < need {
+		if err != nil {
+			fail("StatefulSet %s: %v", ss.Name, err)
+		} else if float64(req.Value()) < need {
 			fail("StatefulSet %s: memory request %s = %.0f MB; %d workers with tiles of %d need %.0f MB each", ss.Name, req, float64(req.Value())/1e6, replicas, tile, need/1e6)
 		}
 	}
