@@ -93,7 +93,8 @@ func TestComposeE2E(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkStop(t, "train job", r, trainGrace, false)
-	stdout, _ := containerLogs(ctx, trainer)
+	stdout, stderr := containerLogs(ctx, trainer)
+	t.Logf("train job's last log lines after SIGTERM:\n%s", tail(stderr, 600))
 	printed, err := parseSteps(stdout)
 	if err != nil {
 		t.Fatal(err)
@@ -143,6 +144,14 @@ func TestComposeE2E(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkStop(t, "resumed train job", r, trainGrace, false)
+	// The job was still training when its worker went: it had not printed all its steps.
+	stdout, stderr = containerLogs(ctx, resumed)
+	if steps, err = parseSteps(stdout); err != nil {
+		t.Fatal(err)
+	} else if last := steps[len(steps)-1]; last.Step >= composeSteps || last.Converged {
+		t.Errorf("the resumed job had finished (last step %d of %d) before the worker was stopped: the stop was not during a step", last.Step, composeSteps)
+	}
+	t.Logf("resumed job after its worker stopped: %d step(s) printed; last log lines:\n%s", len(steps), tail(stderr, 1200))
 	t.Logf("whole test: %.1f s", time.Since(begin).Seconds())
 }
 

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -227,4 +228,19 @@ func peakMemory(fullID string) (bytes int64, ok bool) {
 		}
 	}
 	return 0, false
+}
+
+// gcLive matches the heap sizes of a GODEBUG=gctrace=1 line: "A->B->C MB", C being the
+// heap marked live by that collection (the runtime's MB are 2^20 bytes).
+var gcLive = regexp.MustCompile(`(\d+)->(\d+)->(\d+) MB`)
+
+// peakLiveHeap returns the largest live heap that the gctrace lines in a container's
+// stderr report, in bytes; ok is false if there are none.
+func peakLiveHeap(stderr string) (bytes int64, ok bool) {
+	for _, m := range gcLive.FindAllStringSubmatch(stderr, -1) {
+		if n, err := strconv.ParseInt(m[3], 10, 64); err == nil {
+			bytes, ok = max(bytes, n<<20), true
+		}
+	}
+	return bytes, ok
 }
