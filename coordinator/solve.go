@@ -21,6 +21,7 @@ func (c *Cluster) Solve(ctx context.Context, b []float64) error {
 	if len(b) != c.plan.N {
 		return fmt.Errorf("coordinator: right-hand side of %d values, want %d", len(b), c.plan.N)
 	}
+	c.hook("solve")
 	rhs := slices.Clone(b)
 	if err := c.solveOnce(ctx, b); err != nil {
 		return err
@@ -70,6 +71,9 @@ func (c *Cluster) residual(ctx context.Context, x, b []float64) ([]float64, erro
 		resp, err := w.client.MultiplyAssembled(ctx, &pb.MultiplyAssembledRequest{JobId: c.jobID, Step: c.step, Vector: x})
 		if err != nil {
 			return w.errorf("MultiplyAssembled", err)
+		}
+		if err := c.check(w, "MultiplyAssembled", resp.GetJobId(), resp.GetStep(), c.step); err != nil {
+			return err
 		}
 		parts[w.rank] = resp
 		return nil
@@ -196,6 +200,9 @@ func (c *Cluster) triangularStep(ctx context.Context, w *remote, k int, transpos
 	})
 	if err != nil {
 		return nil, w.errorf("TriangularStep", err)
+	}
+	if err := c.check(w, "TriangularStep", resp.GetJobId(), resp.GetStep(), c.step); err != nil {
+		return nil, err
 	}
 	return resp, nil
 }

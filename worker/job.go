@@ -26,11 +26,14 @@ type jobSpec struct {
 	eps              float64
 	hash             [32]byte
 	images, nonzeros uint64
+	family           string // the training job; "" for none
+	generation       uint64 // within the family: a higher one supersedes
 }
 
 func (a jobSpec) equal(b jobSpec) bool {
 	return a.id == b.id && a.plan == b.plan && slices.Equal(a.peers, b.peers) && a.rank == b.rank &&
-		a.eps == b.eps && a.hash == b.hash && a.images == b.images && a.nonzeros == b.nonzeros
+		a.eps == b.eps && a.hash == b.hash && a.images == b.images && a.nonzeros == b.nonzeros &&
+		a.family == b.family && a.generation == b.generation
 }
 
 // parseJob checks a StartJob request. Errors are *clusterrpc.FieldError.
@@ -70,9 +73,13 @@ func parseJob(req *pb.StartJobRequest) (jobSpec, error) {
 	if req.GetNonzeros() > req.GetImages()*hessian.Pixels {
 		return bad("nonzeros", "%d, more than 784 per image", req.GetNonzeros())
 	}
+	if len(req.GetFamily()) > 128 {
+		return bad("family", "%d bytes, want at most 128", len(req.GetFamily()))
+	}
 	spec := jobSpec{
 		id: req.GetJobId(), plan: plan, peers: slices.Clone(p.GetWorkers()), rank: int(req.GetRank()),
 		eps: req.GetEps(), images: req.GetImages(), nonzeros: req.GetNonzeros(),
+		family: req.GetFamily(), generation: req.GetGeneration(),
 	}
 	copy(spec.hash[:], req.GetDataSha256())
 	return spec, nil
@@ -194,7 +201,7 @@ func (j *job) peer(r int) (pb.WorkerClient, error) {
 	c := j.conns[r]
 	if c == nil {
 		var err error
-		if c, err = clusterrpc.Dial(j.spec.peers[r], j.s.peerRPC); err != nil {
+		if c, err = clusterrpc.Dial(j.spec.peers[r], j.s.peerRPC, j.s.cfg.Credentials); err != nil {
 			return nil, fmt.Errorf("worker %s: %w", j.spec.peers[r], err)
 		}
 		j.conns[r] = c

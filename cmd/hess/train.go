@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -108,7 +107,11 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	defer closeProb()
+	defer func() {
+		if err := closeProb(); err != nil {
+			logger.Warn("ending the job on the workers", "err", err)
+		}
+	}()
 
 	ck = checkpoint{Version: 1, Eps: *eps, Damping: *damping, Batch: df.batch, Seed: df.seed, Data: df.dir, Records: ck.Records}
 	if !*jsonOut {
@@ -143,8 +146,11 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		},
 	})
 	if err != nil {
-		if *out != "" && errors.Is(err, context.Canceled) {
-			logger.Info("stopped; continue with --resume", "dir", *out, "next_step", ck.NextStep)
+		if ctx.Err() != nil { // SIGINT or SIGTERM: the last completed step is checkpointed
+			if *out == "" {
+				return fmt.Errorf("train: interrupted at step %d (no --out, so nothing to resume from)", ck.NextStep)
+			}
+			return fmt.Errorf("train: interrupted; continue with: hess train --resume %s (from step %d)", *out, ck.NextStep)
 		}
 		return err
 	}

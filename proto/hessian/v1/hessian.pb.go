@@ -12,8 +12,13 @@
 // Conventions that hold for every RPC:
 //   - Every request carries the job id and the step. The step is the coordinator's count of
 //     Hessians assembled in the job (the Newton step); a request for another step than the
-//     worker's current one is refused with FAILED_PRECONDITION (a later version adds a lease
-//     token beside them, to refuse late answers from workers given up for dead).
+//     worker's current one is refused with FAILED_PRECONDITION. Every response repeats the
+//     job id and the step, and the coordinator refuses an answer that does not match.
+//   - Generations (the lease): when a worker is lost, the coordinator starts the job again
+//     on the survivors under a new job id of the same family and a higher generation.
+//     StartJob of generation g ends every job of its family with a lower generation on that
+//     worker, so late calls of a superseded generation (tiles pushed by a worker given up
+//     for dead, a retried call) find no job and are refused with NOT_FOUND.
 //   - Size limits: no message exceeds 4 MiB in either direction (both ends set
 //     MaxRecvMsgSize/MaxSendMsgSize to that). Anything larger (the training set, a tile of
 //     up to 1024 x 1024 doubles) is streamed in chunks of at most 1 MiB. Vectors (weights,
@@ -194,6 +199,8 @@ type StartJobRequest struct {
 	DataSha256    []byte                 `protobuf:"bytes,6,opt,name=data_sha256,json=dataSha256,proto3" json:"data_sha256,omitempty"` // SHA-256 of the training set's encoding (DataHeader), 32 bytes
 	Images        uint64                 `protobuf:"varint,7,opt,name=images,proto3" json:"images,omitempty"`                          // images in the training set
 	Nonzeros      uint64                 `protobuf:"varint,8,opt,name=nonzeros,proto3" json:"nonzeros,omitempty"`                      // non-zero pixels in the training set
+	Family        string                 `protobuf:"bytes,9,opt,name=family,proto3" json:"family,omitempty"`                           // the training job the id belongs to (empty: none)
+	Generation    uint64                 `protobuf:"varint,10,opt,name=generation,proto3" json:"generation,omitempty"`                 // the job's generation within its family (see the conventions)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -280,6 +287,20 @@ func (x *StartJobRequest) GetImages() uint64 {
 func (x *StartJobRequest) GetNonzeros() uint64 {
 	if x != nil {
 		return x.Nonzeros
+	}
+	return 0
+}
+
+func (x *StartJobRequest) GetFamily() string {
+	if x != nil {
+		return x.Family
+	}
+	return ""
+}
+
+func (x *StartJobRequest) GetGeneration() uint64 {
+	if x != nil {
+		return x.Generation
 	}
 	return 0
 }
@@ -1920,7 +1941,7 @@ const file_hessian_v1_hessian_proto_rawDesc = "" +
 	"\ttile_size\x18\x02 \x01(\rR\btileSize\x12\x1b\n" +
 	"\tgrid_rows\x18\x03 \x01(\rR\bgridRows\x12\x1b\n" +
 	"\tgrid_cols\x18\x04 \x01(\rR\bgridCols\x12\x18\n" +
-	"\aworkers\x18\x05 \x03(\tR\aworkers\"\xdd\x01\n" +
+	"\aworkers\x18\x05 \x03(\tR\aworkers\"\x95\x02\n" +
 	"\x0fStartJobRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x12\n" +
 	"\x04step\x18\x02 \x01(\x04R\x04step\x12$\n" +
@@ -1930,7 +1951,12 @@ const file_hessian_v1_hessian_proto_rawDesc = "" +
 	"\vdata_sha256\x18\x06 \x01(\fR\n" +
 	"dataSha256\x12\x16\n" +
 	"\x06images\x18\a \x01(\x04R\x06images\x12\x1a\n" +
-	"\bnonzeros\x18\b \x01(\x04R\bnonzeros\"^\n" +
+	"\bnonzeros\x18\b \x01(\x04R\bnonzeros\x12\x16\n" +
+	"\x06family\x18\t \x01(\tR\x06family\x12\x1e\n" +
+	"\n" +
+	"generation\x18\n" +
+	" \x01(\x04R\n" +
+	"generation\"^\n" +
 	"\x10StartJobResponse\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x12\n" +
 	"\x04step\x18\x02 \x01(\x04R\x04step\x12\x1f\n" +

@@ -12,8 +12,13 @@
 // Conventions that hold for every RPC:
 //   - Every request carries the job id and the step. The step is the coordinator's count of
 //     Hessians assembled in the job (the Newton step); a request for another step than the
-//     worker's current one is refused with FAILED_PRECONDITION (a later version adds a lease
-//     token beside them, to refuse late answers from workers given up for dead).
+//     worker's current one is refused with FAILED_PRECONDITION. Every response repeats the
+//     job id and the step, and the coordinator refuses an answer that does not match.
+//   - Generations (the lease): when a worker is lost, the coordinator starts the job again
+//     on the survivors under a new job id of the same family and a higher generation.
+//     StartJob of generation g ends every job of its family with a lower generation on that
+//     worker, so late calls of a superseded generation (tiles pushed by a worker given up
+//     for dead, a retried call) find no job and are refused with NOT_FOUND.
 //   - Size limits: no message exceeds 4 MiB in either direction (both ends set
 //     MaxRecvMsgSize/MaxSendMsgSize to that). Anything larger (the training set, a tile of
 //     up to 1024 x 1024 doubles) is streamed in chunks of at most 1 MiB. Vectors (weights,
@@ -72,7 +77,9 @@ type WorkerClient interface {
 	// SHA-256. If the worker has that data in its cache the job takes it (data_cached = true);
 	// otherwise the caller sends it with UploadData before any other call of the job.
 	// Idempotent: a repeated call with the same arguments changes nothing; the same job id
-	// with other arguments is refused with ALREADY_EXISTS. Deadline 30 s. Small message.
+	// with other arguments is refused with ALREADY_EXISTS. It ends the jobs of the same
+	// family with a lower generation; a generation lower than one already seen for the
+	// family is refused with FAILED_PRECONDITION. Deadline 30 s. Small message.
 	StartJob(ctx context.Context, in *StartJobRequest, opts ...grpc.CallOption) (*StartJobResponse, error)
 	// UploadData streams the training set (encoding in DataHeader) in chunks of at most
 	// 1 MiB. The first message carries the header; the worker checks the sizes before it
@@ -264,7 +271,9 @@ type WorkerServer interface {
 	// SHA-256. If the worker has that data in its cache the job takes it (data_cached = true);
 	// otherwise the caller sends it with UploadData before any other call of the job.
 	// Idempotent: a repeated call with the same arguments changes nothing; the same job id
-	// with other arguments is refused with ALREADY_EXISTS. Deadline 30 s. Small message.
+	// with other arguments is refused with ALREADY_EXISTS. It ends the jobs of the same
+	// family with a lower generation; a generation lower than one already seen for the
+	// family is refused with FAILED_PRECONDITION. Deadline 30 s. Small message.
 	StartJob(context.Context, *StartJobRequest) (*StartJobResponse, error)
 	// UploadData streams the training set (encoding in DataHeader) in chunks of at most
 	// 1 MiB. The first message carries the header; the worker checks the sizes before it
