@@ -27,9 +27,11 @@ unit: ## all tests but deploy/'s (the full-data reference Newton run included: m
 	$(GO) test $(GOFLAGS_TEST) $$($(GO) list ./... | grep -v '/deploy$$')
 
 # Alone, after the others: its end-to-end tests train on the Docker engine and would share
-# the 2 cores with the full-data tests of unit. -v prints what they measure.
+# the 2 cores with the full-data tests of unit. -v prints what they measure. -count=1: the
+# test binary does not import the hess it builds into the image, so go test's cache would
+# replay an old result after a change to the code under test.
 deploy-test: ## deploy/: manifests, compose.yaml, and the image on the Docker engine (minutes)
-	$(GO) test $(GOFLAGS_TEST) -v ./deploy/
+	$(GO) test $(GOFLAGS_TEST) -count=1 -v ./deploy/
 
 race: ## tests of the concurrent packages under the race detector
 	@pkgs="$(RACE_PKGS)"; if [ -n "$$pkgs" ]; then $(GO) test -race -short $(GOFLAGS_TEST) $$pkgs; fi
