@@ -46,6 +46,7 @@ type Cluster struct {
 	plan    clusterplan.Plan
 	workers []*remote // of the current generation, in rank order
 	step    uint64    // directions begun so far; the step of the next Assemble is step+1
+	damping float64   // of the step's assembly
 
 	conns map[string]*grpc.ClientConn // every worker address dialed, reused across generations
 

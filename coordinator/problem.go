@@ -130,6 +130,7 @@ func (c *Cluster) Assemble(ctx context.Context, w []float64, damping float64) er
 		return fmt.Errorf("coordinator: damping %v, want >= 0", damping)
 	}
 	c.step++
+	c.damping = damping
 	c.hook("assemble")
 	done := c.progress("assemble")
 	return c.each(ctx, func(ctx context.Context, r *remote) error {

@@ -26,14 +26,16 @@ const (
 	hessianOrder = 7840  // N: 784 pixels x 10 classes
 	maxTileSize  = 1024  // the largest tile the API carries (proto/hessian/v1)
 	dataBytes    = 28e6  // the full MNIST training set as the workers keep it
+	curvBytes    = 27e6  // the step's curvature coefficients, 448 bytes per image
 	runtimeBytes = 100e6 // Go runtime, gRPC buffers, goroutine stacks
 )
 
 // workerMemoryNeed is the memory in bytes that the busiest of p workers needs with tiles
-// of side t: its own tiles twice (worker/job.go keeps the assembled block beside its
-// factor, for the residuals of iterative refinement), the factor tiles of two panels
-// received from its peers (worker/factor.go looks one panel ahead), the training set and
-// the runtime. The tiles are counted in the coordinator's own layout (clusterplan).
+// of side t: its own tiles (assembled, then factored in place), the factor tiles of two
+// panels received from its peers (worker/factor.go looks one panel ahead), the training
+// set with the step's curvature coefficients (kept for the residuals of iterative
+// refinement, which are computed from the images), and the runtime. The tiles are
+// counted in the coordinator's own layout (clusterplan).
 func workerMemoryNeed(p, t int) (float64, error) {
 	plan, err := clusterplan.New(hessianOrder, p, t)
 	if err != nil {
@@ -45,7 +47,7 @@ func workerMemoryNeed(p, t int) (float64, error) {
 	}
 	_, side := plan.Span(0)
 	received := 2 * hessianOrder * side * 8
-	return 2*float64(most) + float64(received) + dataBytes + runtimeBytes, nil
+	return float64(most) + float64(received) + dataBytes + curvBytes + runtimeBytes, nil
 }
 
 // tileSize returns the tile size of a train command line for p workers: its --tile-size,

@@ -98,7 +98,6 @@ type tile struct {
 	t            clusterplan.Tile
 	r0, m, c0, n int
 	data         []float64 // the assembled block, then its factor
-	asm          []float64 // a copy of the assembled block, for residuals (MultiplyAssembled)
 }
 
 // job is the worker's state for one job. Its tiles are allocated at the first Assemble
@@ -118,10 +117,11 @@ type job struct {
 	// cancels a factorization in progress and waits for it to stop (lockForStep).
 	phase sync.RWMutex
 
-	mu    sync.Mutex // protects data, step, state, fact, tiles and byPos
+	mu    sync.Mutex // protects data, step, state, curv, fact, tiles and byPos
 	data  *dataEntry
 	step  uint64
 	state pb.TileState // of all tiles; UNSPECIFIED before the first Assemble completes
+	curv  *hessian.Curvature // of the step's weights: for HessianProduct
 	fact  *factorization
 	// stopFactor cancels the factorization in progress, if any.
 	stopFactor context.CancelFunc
@@ -183,9 +183,9 @@ func (j *job) end() {
 	var held, bytes int
 	for _, t := range j.tiles {
 		held++
-		bytes += 8 * (len(t.data) + len(t.asm))
+		bytes += 8 * len(t.data)
 	}
-	j.tiles, j.byPos, j.fact = nil, nil, nil
+	j.tiles, j.byPos, j.fact, j.curv = nil, nil, nil, nil
 	j.mu.Unlock()
 	j.s.metrics.tilesHeld.Sub(float64(held))
 	j.s.metrics.tileBytes.Sub(float64(bytes))

@@ -387,8 +387,7 @@ func TestMetrics(t *testing.T) {
 	plan := clusterplan.Plan{N: hessian.Params, TileSize: 1024, Rows: 1, Cols: 1}
 	for _, want := range []string{
 		"hess_worker_tiles_held 36", // 8 x 8 tiles of 1024: 36 on or below the diagonal
-		// The assembled tiles and their copy for the residuals.
-		fmt.Sprintf("hess_worker_tile_bytes %g", float64(2*plan.StoredBytes(0))),
+		fmt.Sprintf("hess_worker_tile_bytes %g", float64(plan.StoredBytes(0))),
 		`hess_worker_tasks_total{kind="assemble"} 36`, // one task per tile
 		`hess_worker_bytes_total{direction="received",method="/hessian.v1.Worker/UploadData"}`,
 		"hess_worker_jobs 1",

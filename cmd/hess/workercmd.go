@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"runtime/debug"
 	"time"
 
 	"google.golang.org/grpc"
@@ -47,6 +49,12 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	creds, err := sec.load()
 	if err != nil {
 		return err
+	}
+	if os.Getenv("GOGC") == "" {
+		// The heap is mostly pointer-free tiles, which the collector does not scan:
+		// collecting at 50% growth instead of 100% costs little CPU and keeps the peak
+		// near 1.5 x the live heap. GOGC or GOMEMLIMIT override it.
+		debug.SetGCPercent(50)
 	}
 	s, err := worker.New(worker.Config{Logger: logger, Parallelism: *par, MaxDataBytes: *maxData, GracePeriod: *grace, Credentials: creds})
 	if err != nil {

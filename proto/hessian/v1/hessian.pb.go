@@ -1446,29 +1446,31 @@ func (x *Contribution) GetValues() []float64 {
 	return nil
 }
 
-type MultiplyAssembledRequest struct {
+type HessianProductRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	JobId         string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
 	Step          uint64                 `protobuf:"varint,2,opt,name=step,proto3" json:"step,omitempty"`
-	Vector        []float64              `protobuf:"fixed64,3,rep,packed,name=vector,proto3" json:"vector,omitempty"` // x, 7840 values
+	Vector        []float64              `protobuf:"fixed64,3,rep,packed,name=vector,proto3" json:"vector,omitempty"` // v, 7840 values
+	Begin         uint64                 `protobuf:"varint,4,opt,name=begin,proto3" json:"begin,omitempty"`           // first image of the shard
+	End           uint64                 `protobuf:"varint,5,opt,name=end,proto3" json:"end,omitempty"`               // one past its last image
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *MultiplyAssembledRequest) Reset() {
-	*x = MultiplyAssembledRequest{}
+func (x *HessianProductRequest) Reset() {
+	*x = HessianProductRequest{}
 	mi := &file_hessian_v1_hessian_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *MultiplyAssembledRequest) String() string {
+func (x *HessianProductRequest) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*MultiplyAssembledRequest) ProtoMessage() {}
+func (*HessianProductRequest) ProtoMessage() {}
 
-func (x *MultiplyAssembledRequest) ProtoReflect() protoreflect.Message {
+func (x *HessianProductRequest) ProtoReflect() protoreflect.Message {
 	mi := &file_hessian_v1_hessian_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -1480,55 +1482,71 @@ func (x *MultiplyAssembledRequest) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use MultiplyAssembledRequest.ProtoReflect.Descriptor instead.
-func (*MultiplyAssembledRequest) Descriptor() ([]byte, []int) {
+// Deprecated: Use HessianProductRequest.ProtoReflect.Descriptor instead.
+func (*HessianProductRequest) Descriptor() ([]byte, []int) {
 	return file_hessian_v1_hessian_proto_rawDescGZIP(), []int{18}
 }
 
-func (x *MultiplyAssembledRequest) GetJobId() string {
+func (x *HessianProductRequest) GetJobId() string {
 	if x != nil {
 		return x.JobId
 	}
 	return ""
 }
 
-func (x *MultiplyAssembledRequest) GetStep() uint64 {
+func (x *HessianProductRequest) GetStep() uint64 {
 	if x != nil {
 		return x.Step
 	}
 	return 0
 }
 
-func (x *MultiplyAssembledRequest) GetVector() []float64 {
+func (x *HessianProductRequest) GetVector() []float64 {
 	if x != nil {
 		return x.Vector
 	}
 	return nil
 }
 
-type MultiplyAssembledResponse struct {
+func (x *HessianProductRequest) GetBegin() uint64 {
+	if x != nil {
+		return x.Begin
+	}
+	return 0
+}
+
+func (x *HessianProductRequest) GetEnd() uint64 {
+	if x != nil {
+		return x.End
+	}
+	return 0
+}
+
+type HessianProductResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	JobId         string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
 	Step          uint64                 `protobuf:"varint,2,opt,name=step,proto3" json:"step,omitempty"`
-	Blocks        []*BlockSums           `protobuf:"bytes,3,rep,name=blocks,proto3" json:"blocks,omitempty"` // the blocks this worker's tiles touch, increasing
+	Images        uint64                 `protobuf:"varint,3,opt,name=images,proto3" json:"images,omitempty"`     // end - begin
+	Sum           []float64              `protobuf:"fixed64,4,rep,packed,name=sum,proto3" json:"sum,omitempty"`   // 7840 values
+	Comp          []float64              `protobuf:"fixed64,5,rep,packed,name=comp,proto3" json:"comp,omitempty"` // their compensation: the product is sum + comp
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *MultiplyAssembledResponse) Reset() {
-	*x = MultiplyAssembledResponse{}
+func (x *HessianProductResponse) Reset() {
+	*x = HessianProductResponse{}
 	mi := &file_hessian_v1_hessian_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *MultiplyAssembledResponse) String() string {
+func (x *HessianProductResponse) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*MultiplyAssembledResponse) ProtoMessage() {}
+func (*HessianProductResponse) ProtoMessage() {}
 
-func (x *MultiplyAssembledResponse) ProtoReflect() protoreflect.Message {
+func (x *HessianProductResponse) ProtoReflect() protoreflect.Message {
 	mi := &file_hessian_v1_hessian_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -1540,88 +1558,40 @@ func (x *MultiplyAssembledResponse) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use MultiplyAssembledResponse.ProtoReflect.Descriptor instead.
-func (*MultiplyAssembledResponse) Descriptor() ([]byte, []int) {
+// Deprecated: Use HessianProductResponse.ProtoReflect.Descriptor instead.
+func (*HessianProductResponse) Descriptor() ([]byte, []int) {
 	return file_hessian_v1_hessian_proto_rawDescGZIP(), []int{19}
 }
 
-func (x *MultiplyAssembledResponse) GetJobId() string {
+func (x *HessianProductResponse) GetJobId() string {
 	if x != nil {
 		return x.JobId
 	}
 	return ""
 }
 
-func (x *MultiplyAssembledResponse) GetStep() uint64 {
+func (x *HessianProductResponse) GetStep() uint64 {
 	if x != nil {
 		return x.Step
 	}
 	return 0
 }
 
-func (x *MultiplyAssembledResponse) GetBlocks() []*BlockSums {
+func (x *HessianProductResponse) GetImages() uint64 {
 	if x != nil {
-		return x.Blocks
-	}
-	return nil
-}
-
-// BlockSums is a block of a vector kept to twice the working precision: value i is
-// sum[i] + comp[i].
-type BlockSums struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Block         uint32                 `protobuf:"varint,1,opt,name=block,proto3" json:"block,omitempty"`
-	Sum           []float64              `protobuf:"fixed64,2,rep,packed,name=sum,proto3" json:"sum,omitempty"`
-	Comp          []float64              `protobuf:"fixed64,3,rep,packed,name=comp,proto3" json:"comp,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *BlockSums) Reset() {
-	*x = BlockSums{}
-	mi := &file_hessian_v1_hessian_proto_msgTypes[20]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *BlockSums) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*BlockSums) ProtoMessage() {}
-
-func (x *BlockSums) ProtoReflect() protoreflect.Message {
-	mi := &file_hessian_v1_hessian_proto_msgTypes[20]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use BlockSums.ProtoReflect.Descriptor instead.
-func (*BlockSums) Descriptor() ([]byte, []int) {
-	return file_hessian_v1_hessian_proto_rawDescGZIP(), []int{20}
-}
-
-func (x *BlockSums) GetBlock() uint32 {
-	if x != nil {
-		return x.Block
+		return x.Images
 	}
 	return 0
 }
 
-func (x *BlockSums) GetSum() []float64 {
+func (x *HessianProductResponse) GetSum() []float64 {
 	if x != nil {
 		return x.Sum
 	}
 	return nil
 }
 
-func (x *BlockSums) GetComp() []float64 {
+func (x *HessianProductResponse) GetComp() []float64 {
 	if x != nil {
 		return x.Comp
 	}
@@ -1640,7 +1610,7 @@ type FetchTileRequest struct {
 
 func (x *FetchTileRequest) Reset() {
 	*x = FetchTileRequest{}
-	mi := &file_hessian_v1_hessian_proto_msgTypes[21]
+	mi := &file_hessian_v1_hessian_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1652,7 +1622,7 @@ func (x *FetchTileRequest) String() string {
 func (*FetchTileRequest) ProtoMessage() {}
 
 func (x *FetchTileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hessian_v1_hessian_proto_msgTypes[21]
+	mi := &file_hessian_v1_hessian_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1665,7 +1635,7 @@ func (x *FetchTileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchTileRequest.ProtoReflect.Descriptor instead.
 func (*FetchTileRequest) Descriptor() ([]byte, []int) {
-	return file_hessian_v1_hessian_proto_rawDescGZIP(), []int{21}
+	return file_hessian_v1_hessian_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *FetchTileRequest) GetJobId() string {
@@ -1707,7 +1677,7 @@ type FetchTileResponse struct {
 
 func (x *FetchTileResponse) Reset() {
 	*x = FetchTileResponse{}
-	mi := &file_hessian_v1_hessian_proto_msgTypes[22]
+	mi := &file_hessian_v1_hessian_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1719,7 +1689,7 @@ func (x *FetchTileResponse) String() string {
 func (*FetchTileResponse) ProtoMessage() {}
 
 func (x *FetchTileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hessian_v1_hessian_proto_msgTypes[22]
+	mi := &file_hessian_v1_hessian_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1732,7 +1702,7 @@ func (x *FetchTileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchTileResponse.ProtoReflect.Descriptor instead.
 func (*FetchTileResponse) Descriptor() ([]byte, []int) {
-	return file_hessian_v1_hessian_proto_rawDescGZIP(), []int{22}
+	return file_hessian_v1_hessian_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *FetchTileResponse) GetHeader() *TileHeader {
@@ -1766,7 +1736,7 @@ type EndJobRequest struct {
 
 func (x *EndJobRequest) Reset() {
 	*x = EndJobRequest{}
-	mi := &file_hessian_v1_hessian_proto_msgTypes[23]
+	mi := &file_hessian_v1_hessian_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1778,7 +1748,7 @@ func (x *EndJobRequest) String() string {
 func (*EndJobRequest) ProtoMessage() {}
 
 func (x *EndJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hessian_v1_hessian_proto_msgTypes[23]
+	mi := &file_hessian_v1_hessian_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1791,7 +1761,7 @@ func (x *EndJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndJobRequest.ProtoReflect.Descriptor instead.
 func (*EndJobRequest) Descriptor() ([]byte, []int) {
-	return file_hessian_v1_hessian_proto_rawDescGZIP(), []int{23}
+	return file_hessian_v1_hessian_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *EndJobRequest) GetJobId() string {
@@ -1818,7 +1788,7 @@ type EndJobResponse struct {
 
 func (x *EndJobResponse) Reset() {
 	*x = EndJobResponse{}
-	mi := &file_hessian_v1_hessian_proto_msgTypes[24]
+	mi := &file_hessian_v1_hessian_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1830,7 +1800,7 @@ func (x *EndJobResponse) String() string {
 func (*EndJobResponse) ProtoMessage() {}
 
 func (x *EndJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hessian_v1_hessian_proto_msgTypes[24]
+	mi := &file_hessian_v1_hessian_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1843,7 +1813,7 @@ func (x *EndJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndJobResponse.ProtoReflect.Descriptor instead.
 func (*EndJobResponse) Descriptor() ([]byte, []int) {
-	return file_hessian_v1_hessian_proto_rawDescGZIP(), []int{24}
+	return file_hessian_v1_hessian_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *EndJobResponse) GetJobId() string {
@@ -1874,7 +1844,7 @@ type NotPositiveDefinite struct {
 
 func (x *NotPositiveDefinite) Reset() {
 	*x = NotPositiveDefinite{}
-	mi := &file_hessian_v1_hessian_proto_msgTypes[25]
+	mi := &file_hessian_v1_hessian_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1886,7 +1856,7 @@ func (x *NotPositiveDefinite) String() string {
 func (*NotPositiveDefinite) ProtoMessage() {}
 
 func (x *NotPositiveDefinite) ProtoReflect() protoreflect.Message {
-	mi := &file_hessian_v1_hessian_proto_msgTypes[25]
+	mi := &file_hessian_v1_hessian_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1899,7 +1869,7 @@ func (x *NotPositiveDefinite) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotPositiveDefinite.ProtoReflect.Descriptor instead.
 func (*NotPositiveDefinite) Descriptor() ([]byte, []int) {
-	return file_hessian_v1_hessian_proto_rawDescGZIP(), []int{25}
+	return file_hessian_v1_hessian_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *NotPositiveDefinite) GetColumn() uint64 {
@@ -2046,19 +2016,19 @@ const file_hessian_v1_hessian_proto_rawDesc = "" +
 	"\rcontributions\x18\x04 \x03(\v2\x18.hessian.v1.ContributionR\rcontributions\"<\n" +
 	"\fContribution\x12\x14\n" +
 	"\x05block\x18\x01 \x01(\rR\x05block\x12\x16\n" +
-	"\x06values\x18\x02 \x03(\x01R\x06values\"]\n" +
-	"\x18MultiplyAssembledRequest\x12\x15\n" +
+	"\x06values\x18\x02 \x03(\x01R\x06values\"\x82\x01\n" +
+	"\x15HessianProductRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x12\n" +
 	"\x04step\x18\x02 \x01(\x04R\x04step\x12\x16\n" +
-	"\x06vector\x18\x03 \x03(\x01R\x06vector\"u\n" +
-	"\x19MultiplyAssembledResponse\x12\x15\n" +
+	"\x06vector\x18\x03 \x03(\x01R\x06vector\x12\x14\n" +
+	"\x05begin\x18\x04 \x01(\x04R\x05begin\x12\x10\n" +
+	"\x03end\x18\x05 \x01(\x04R\x03end\"\x81\x01\n" +
+	"\x16HessianProductResponse\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x12\n" +
-	"\x04step\x18\x02 \x01(\x04R\x04step\x12-\n" +
-	"\x06blocks\x18\x03 \x03(\v2\x15.hessian.v1.BlockSumsR\x06blocks\"G\n" +
-	"\tBlockSums\x12\x14\n" +
-	"\x05block\x18\x01 \x01(\rR\x05block\x12\x10\n" +
-	"\x03sum\x18\x02 \x03(\x01R\x03sum\x12\x12\n" +
-	"\x04comp\x18\x03 \x03(\x01R\x04comp\"a\n" +
+	"\x04step\x18\x02 \x01(\x04R\x04step\x12\x16\n" +
+	"\x06images\x18\x03 \x01(\x04R\x06images\x12\x10\n" +
+	"\x03sum\x18\x04 \x03(\x01R\x03sum\x12\x12\n" +
+	"\x04comp\x18\x05 \x03(\x01R\x04comp\"a\n" +
 	"\x10FetchTileRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x12\n" +
 	"\x04step\x18\x02 \x01(\x04R\x04step\x12\x10\n" +
@@ -2083,7 +2053,7 @@ const file_hessian_v1_hessian_proto_rawDesc = "" +
 	"\x16TILE_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14TILE_STATE_ASSEMBLED\x10\x01\x12\x16\n" +
 	"\x12TILE_STATE_PARTIAL\x10\x02\x12\x17\n" +
-	"\x13TILE_STATE_FACTORED\x10\x032\xfe\x05\n" +
+	"\x13TILE_STATE_FACTORED\x10\x032\xf5\x05\n" +
 	"\x06Worker\x12E\n" +
 	"\bStartJob\x12\x1b.hessian.v1.StartJobRequest\x1a\x1c.hessian.v1.StartJobResponse\x12M\n" +
 	"\n" +
@@ -2092,8 +2062,8 @@ const file_hessian_v1_hessian_proto_rawDesc = "" +
 	"\bAssemble\x12\x1b.hessian.v1.AssembleRequest\x1a\x1c.hessian.v1.AssembleResponse\x12?\n" +
 	"\x06Factor\x12\x19.hessian.v1.FactorRequest\x1a\x1a.hessian.v1.FactorResponse\x12G\n" +
 	"\bPushTile\x12\x1b.hessian.v1.PushTileRequest\x1a\x1c.hessian.v1.PushTileResponse(\x01\x12W\n" +
-	"\x0eTriangularStep\x12!.hessian.v1.TriangularStepRequest\x1a\".hessian.v1.TriangularStepResponse\x12`\n" +
-	"\x11MultiplyAssembled\x12$.hessian.v1.MultiplyAssembledRequest\x1a%.hessian.v1.MultiplyAssembledResponse\x12J\n" +
+	"\x0eTriangularStep\x12!.hessian.v1.TriangularStepRequest\x1a\".hessian.v1.TriangularStepResponse\x12W\n" +
+	"\x0eHessianProduct\x12!.hessian.v1.HessianProductRequest\x1a\".hessian.v1.HessianProductResponse\x12J\n" +
 	"\tFetchTile\x12\x1c.hessian.v1.FetchTileRequest\x1a\x1d.hessian.v1.FetchTileResponse0\x01\x12?\n" +
 	"\x06EndJob\x12\x19.hessian.v1.EndJobRequest\x1a\x1a.hessian.v1.EndJobResponseB<Z:github.com/hessian-cluster/hess/proto/hessian/v1;hessianv1b\x06proto3"
 
@@ -2110,69 +2080,67 @@ func file_hessian_v1_hessian_proto_rawDescGZIP() []byte {
 }
 
 var file_hessian_v1_hessian_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_hessian_v1_hessian_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_hessian_v1_hessian_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_hessian_v1_hessian_proto_goTypes = []any{
-	(TileState)(0),                    // 0: hessian.v1.TileState
-	(*Plan)(nil),                      // 1: hessian.v1.Plan
-	(*StartJobRequest)(nil),           // 2: hessian.v1.StartJobRequest
-	(*StartJobResponse)(nil),          // 3: hessian.v1.StartJobResponse
-	(*DataHeader)(nil),                // 4: hessian.v1.DataHeader
-	(*UploadDataRequest)(nil),         // 5: hessian.v1.UploadDataRequest
-	(*UploadDataResponse)(nil),        // 6: hessian.v1.UploadDataResponse
-	(*EvaluateRequest)(nil),           // 7: hessian.v1.EvaluateRequest
-	(*EvaluateResponse)(nil),          // 8: hessian.v1.EvaluateResponse
-	(*AssembleRequest)(nil),           // 9: hessian.v1.AssembleRequest
-	(*AssembleResponse)(nil),          // 10: hessian.v1.AssembleResponse
-	(*FactorRequest)(nil),             // 11: hessian.v1.FactorRequest
-	(*FactorResponse)(nil),            // 12: hessian.v1.FactorResponse
-	(*TileHeader)(nil),                // 13: hessian.v1.TileHeader
-	(*PushTileRequest)(nil),           // 14: hessian.v1.PushTileRequest
-	(*PushTileResponse)(nil),          // 15: hessian.v1.PushTileResponse
-	(*TriangularStepRequest)(nil),     // 16: hessian.v1.TriangularStepRequest
-	(*TriangularStepResponse)(nil),    // 17: hessian.v1.TriangularStepResponse
-	(*Contribution)(nil),              // 18: hessian.v1.Contribution
-	(*MultiplyAssembledRequest)(nil),  // 19: hessian.v1.MultiplyAssembledRequest
-	(*MultiplyAssembledResponse)(nil), // 20: hessian.v1.MultiplyAssembledResponse
-	(*BlockSums)(nil),                 // 21: hessian.v1.BlockSums
-	(*FetchTileRequest)(nil),          // 22: hessian.v1.FetchTileRequest
-	(*FetchTileResponse)(nil),         // 23: hessian.v1.FetchTileResponse
-	(*EndJobRequest)(nil),             // 24: hessian.v1.EndJobRequest
-	(*EndJobResponse)(nil),            // 25: hessian.v1.EndJobResponse
-	(*NotPositiveDefinite)(nil),       // 26: hessian.v1.NotPositiveDefinite
+	(TileState)(0),                 // 0: hessian.v1.TileState
+	(*Plan)(nil),                   // 1: hessian.v1.Plan
+	(*StartJobRequest)(nil),        // 2: hessian.v1.StartJobRequest
+	(*StartJobResponse)(nil),       // 3: hessian.v1.StartJobResponse
+	(*DataHeader)(nil),             // 4: hessian.v1.DataHeader
+	(*UploadDataRequest)(nil),      // 5: hessian.v1.UploadDataRequest
+	(*UploadDataResponse)(nil),     // 6: hessian.v1.UploadDataResponse
+	(*EvaluateRequest)(nil),        // 7: hessian.v1.EvaluateRequest
+	(*EvaluateResponse)(nil),       // 8: hessian.v1.EvaluateResponse
+	(*AssembleRequest)(nil),        // 9: hessian.v1.AssembleRequest
+	(*AssembleResponse)(nil),       // 10: hessian.v1.AssembleResponse
+	(*FactorRequest)(nil),          // 11: hessian.v1.FactorRequest
+	(*FactorResponse)(nil),         // 12: hessian.v1.FactorResponse
+	(*TileHeader)(nil),             // 13: hessian.v1.TileHeader
+	(*PushTileRequest)(nil),        // 14: hessian.v1.PushTileRequest
+	(*PushTileResponse)(nil),       // 15: hessian.v1.PushTileResponse
+	(*TriangularStepRequest)(nil),  // 16: hessian.v1.TriangularStepRequest
+	(*TriangularStepResponse)(nil), // 17: hessian.v1.TriangularStepResponse
+	(*Contribution)(nil),           // 18: hessian.v1.Contribution
+	(*HessianProductRequest)(nil),  // 19: hessian.v1.HessianProductRequest
+	(*HessianProductResponse)(nil), // 20: hessian.v1.HessianProductResponse
+	(*FetchTileRequest)(nil),       // 21: hessian.v1.FetchTileRequest
+	(*FetchTileResponse)(nil),      // 22: hessian.v1.FetchTileResponse
+	(*EndJobRequest)(nil),          // 23: hessian.v1.EndJobRequest
+	(*EndJobResponse)(nil),         // 24: hessian.v1.EndJobResponse
+	(*NotPositiveDefinite)(nil),    // 25: hessian.v1.NotPositiveDefinite
 }
 var file_hessian_v1_hessian_proto_depIdxs = []int32{
 	1,  // 0: hessian.v1.StartJobRequest.plan:type_name -> hessian.v1.Plan
 	4,  // 1: hessian.v1.UploadDataRequest.header:type_name -> hessian.v1.DataHeader
 	13, // 2: hessian.v1.PushTileRequest.header:type_name -> hessian.v1.TileHeader
 	18, // 3: hessian.v1.TriangularStepResponse.contributions:type_name -> hessian.v1.Contribution
-	21, // 4: hessian.v1.MultiplyAssembledResponse.blocks:type_name -> hessian.v1.BlockSums
-	13, // 5: hessian.v1.FetchTileResponse.header:type_name -> hessian.v1.TileHeader
-	0,  // 6: hessian.v1.FetchTileResponse.state:type_name -> hessian.v1.TileState
-	2,  // 7: hessian.v1.Worker.StartJob:input_type -> hessian.v1.StartJobRequest
-	5,  // 8: hessian.v1.Worker.UploadData:input_type -> hessian.v1.UploadDataRequest
-	7,  // 9: hessian.v1.Worker.Evaluate:input_type -> hessian.v1.EvaluateRequest
-	9,  // 10: hessian.v1.Worker.Assemble:input_type -> hessian.v1.AssembleRequest
-	11, // 11: hessian.v1.Worker.Factor:input_type -> hessian.v1.FactorRequest
-	14, // 12: hessian.v1.Worker.PushTile:input_type -> hessian.v1.PushTileRequest
-	16, // 13: hessian.v1.Worker.TriangularStep:input_type -> hessian.v1.TriangularStepRequest
-	19, // 14: hessian.v1.Worker.MultiplyAssembled:input_type -> hessian.v1.MultiplyAssembledRequest
-	22, // 15: hessian.v1.Worker.FetchTile:input_type -> hessian.v1.FetchTileRequest
-	24, // 16: hessian.v1.Worker.EndJob:input_type -> hessian.v1.EndJobRequest
-	3,  // 17: hessian.v1.Worker.StartJob:output_type -> hessian.v1.StartJobResponse
-	6,  // 18: hessian.v1.Worker.UploadData:output_type -> hessian.v1.UploadDataResponse
-	8,  // 19: hessian.v1.Worker.Evaluate:output_type -> hessian.v1.EvaluateResponse
-	10, // 20: hessian.v1.Worker.Assemble:output_type -> hessian.v1.AssembleResponse
-	12, // 21: hessian.v1.Worker.Factor:output_type -> hessian.v1.FactorResponse
-	15, // 22: hessian.v1.Worker.PushTile:output_type -> hessian.v1.PushTileResponse
-	17, // 23: hessian.v1.Worker.TriangularStep:output_type -> hessian.v1.TriangularStepResponse
-	20, // 24: hessian.v1.Worker.MultiplyAssembled:output_type -> hessian.v1.MultiplyAssembledResponse
-	23, // 25: hessian.v1.Worker.FetchTile:output_type -> hessian.v1.FetchTileResponse
-	25, // 26: hessian.v1.Worker.EndJob:output_type -> hessian.v1.EndJobResponse
-	17, // [17:27] is the sub-list for method output_type
-	7,  // [7:17] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	13, // 4: hessian.v1.FetchTileResponse.header:type_name -> hessian.v1.TileHeader
+	0,  // 5: hessian.v1.FetchTileResponse.state:type_name -> hessian.v1.TileState
+	2,  // 6: hessian.v1.Worker.StartJob:input_type -> hessian.v1.StartJobRequest
+	5,  // 7: hessian.v1.Worker.UploadData:input_type -> hessian.v1.UploadDataRequest
+	7,  // 8: hessian.v1.Worker.Evaluate:input_type -> hessian.v1.EvaluateRequest
+	9,  // 9: hessian.v1.Worker.Assemble:input_type -> hessian.v1.AssembleRequest
+	11, // 10: hessian.v1.Worker.Factor:input_type -> hessian.v1.FactorRequest
+	14, // 11: hessian.v1.Worker.PushTile:input_type -> hessian.v1.PushTileRequest
+	16, // 12: hessian.v1.Worker.TriangularStep:input_type -> hessian.v1.TriangularStepRequest
+	19, // 13: hessian.v1.Worker.HessianProduct:input_type -> hessian.v1.HessianProductRequest
+	21, // 14: hessian.v1.Worker.FetchTile:input_type -> hessian.v1.FetchTileRequest
+	23, // 15: hessian.v1.Worker.EndJob:input_type -> hessian.v1.EndJobRequest
+	3,  // 16: hessian.v1.Worker.StartJob:output_type -> hessian.v1.StartJobResponse
+	6,  // 17: hessian.v1.Worker.UploadData:output_type -> hessian.v1.UploadDataResponse
+	8,  // 18: hessian.v1.Worker.Evaluate:output_type -> hessian.v1.EvaluateResponse
+	10, // 19: hessian.v1.Worker.Assemble:output_type -> hessian.v1.AssembleResponse
+	12, // 20: hessian.v1.Worker.Factor:output_type -> hessian.v1.FactorResponse
+	15, // 21: hessian.v1.Worker.PushTile:output_type -> hessian.v1.PushTileResponse
+	17, // 22: hessian.v1.Worker.TriangularStep:output_type -> hessian.v1.TriangularStepResponse
+	20, // 23: hessian.v1.Worker.HessianProduct:output_type -> hessian.v1.HessianProductResponse
+	22, // 24: hessian.v1.Worker.FetchTile:output_type -> hessian.v1.FetchTileResponse
+	24, // 25: hessian.v1.Worker.EndJob:output_type -> hessian.v1.EndJobResponse
+	16, // [16:26] is the sub-list for method output_type
+	6,  // [6:16] is the sub-list for method input_type
+	6,  // [6:6] is the sub-list for extension type_name
+	6,  // [6:6] is the sub-list for extension extendee
+	0,  // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_hessian_v1_hessian_proto_init() }
@@ -2186,7 +2154,7 @@ func file_hessian_v1_hessian_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hessian_v1_hessian_proto_rawDesc), len(file_hessian_v1_hessian_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   26,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

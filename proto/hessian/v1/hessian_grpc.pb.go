@@ -54,16 +54,16 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Worker_StartJob_FullMethodName          = "/hessian.v1.Worker/StartJob"
-	Worker_UploadData_FullMethodName        = "/hessian.v1.Worker/UploadData"
-	Worker_Evaluate_FullMethodName          = "/hessian.v1.Worker/Evaluate"
-	Worker_Assemble_FullMethodName          = "/hessian.v1.Worker/Assemble"
-	Worker_Factor_FullMethodName            = "/hessian.v1.Worker/Factor"
-	Worker_PushTile_FullMethodName          = "/hessian.v1.Worker/PushTile"
-	Worker_TriangularStep_FullMethodName    = "/hessian.v1.Worker/TriangularStep"
-	Worker_MultiplyAssembled_FullMethodName = "/hessian.v1.Worker/MultiplyAssembled"
-	Worker_FetchTile_FullMethodName         = "/hessian.v1.Worker/FetchTile"
-	Worker_EndJob_FullMethodName            = "/hessian.v1.Worker/EndJob"
+	Worker_StartJob_FullMethodName       = "/hessian.v1.Worker/StartJob"
+	Worker_UploadData_FullMethodName     = "/hessian.v1.Worker/UploadData"
+	Worker_Evaluate_FullMethodName       = "/hessian.v1.Worker/Evaluate"
+	Worker_Assemble_FullMethodName       = "/hessian.v1.Worker/Assemble"
+	Worker_Factor_FullMethodName         = "/hessian.v1.Worker/Factor"
+	Worker_PushTile_FullMethodName       = "/hessian.v1.Worker/PushTile"
+	Worker_TriangularStep_FullMethodName = "/hessian.v1.Worker/TriangularStep"
+	Worker_HessianProduct_FullMethodName = "/hessian.v1.Worker/HessianProduct"
+	Worker_FetchTile_FullMethodName      = "/hessian.v1.Worker/FetchTile"
+	Worker_EndJob_FullMethodName         = "/hessian.v1.Worker/EndJob"
 )
 
 // WorkerClient is the client API for Worker service.
@@ -119,14 +119,16 @@ type WorkerClient interface {
 	// tiles (block, j), j < block, the product L_block,j^T x (transpose true). Idempotent,
 	// no state changes. Deadline 30 s. At most 7840 doubles each way.
 	TriangularStep(ctx context.Context, in *TriangularStepRequest, opts ...grpc.CallOption) (*TriangularStepResponse, error)
-	// MultiplyAssembled returns the products of the worker's tiles of the step's matrix A,
-	// as assembled (a copy is kept beside the factor), with the vector x: for each own tile
-	// (I, J), A_IJ x_J into block I and, when I > J, A_IJ^T x_I into block J (the mirror
-	// tile above the diagonal). The sums are compensated (Dot2): each block comes back as
-	// sum + comp, accurate to twice the working precision, for the residual b - A x of
-	// iterative refinement. Requires an assembled step (before or after Factor).
-	// Idempotent, no state changes. Deadline 30 s. 7840 doubles in, at most 2 x 7840 out.
-	MultiplyAssembled(ctx context.Context, in *MultiplyAssembledRequest, opts ...grpc.CallOption) (*MultiplyAssembledResponse, error)
+	// HessianProduct returns the unnormalized product of the cross-entropy Hessian of the
+	// step's assembly with the vector v, over the images [begin, end) of the job's training
+	// set: sum_s x_s (A_s V^T x_s)^T in flat order (V is v as 784 x 10, A_s the curvature
+	// coefficients of the step's weights). Every product is exact and every sum
+	// compensated: value i is sum[i] + comp[i], accurate to twice the working precision.
+	// The coordinator adds the shards, scales by 1/n, adds R v, and has the residual
+	// b - A x of iterative refinement without a copy of the matrix anywhere. Requires an
+	// assembled step (before or after Factor). Idempotent, no state changes. Deadline
+	// 2 min. 7840 doubles in, 2 x 7840 out.
+	HessianProduct(ctx context.Context, in *HessianProductRequest, opts ...grpc.CallOption) (*HessianProductResponse, error)
 	// FetchTile streams one tile as it is now (assembled, or factored after Factor): a header,
 	// then chunks. For tests and debugging (hess hessian --workers). Read-only. Deadline
 	// 2 min.
@@ -221,10 +223,10 @@ func (c *workerClient) TriangularStep(ctx context.Context, in *TriangularStepReq
 	return out, nil
 }
 
-func (c *workerClient) MultiplyAssembled(ctx context.Context, in *MultiplyAssembledRequest, opts ...grpc.CallOption) (*MultiplyAssembledResponse, error) {
+func (c *workerClient) HessianProduct(ctx context.Context, in *HessianProductRequest, opts ...grpc.CallOption) (*HessianProductResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(MultiplyAssembledResponse)
-	err := c.cc.Invoke(ctx, Worker_MultiplyAssembled_FullMethodName, in, out, cOpts...)
+	out := new(HessianProductResponse)
+	err := c.cc.Invoke(ctx, Worker_HessianProduct_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -313,14 +315,16 @@ type WorkerServer interface {
 	// tiles (block, j), j < block, the product L_block,j^T x (transpose true). Idempotent,
 	// no state changes. Deadline 30 s. At most 7840 doubles each way.
 	TriangularStep(context.Context, *TriangularStepRequest) (*TriangularStepResponse, error)
-	// MultiplyAssembled returns the products of the worker's tiles of the step's matrix A,
-	// as assembled (a copy is kept beside the factor), with the vector x: for each own tile
-	// (I, J), A_IJ x_J into block I and, when I > J, A_IJ^T x_I into block J (the mirror
-	// tile above the diagonal). The sums are compensated (Dot2): each block comes back as
-	// sum + comp, accurate to twice the working precision, for the residual b - A x of
-	// iterative refinement. Requires an assembled step (before or after Factor).
-	// Idempotent, no state changes. Deadline 30 s. 7840 doubles in, at most 2 x 7840 out.
-	MultiplyAssembled(context.Context, *MultiplyAssembledRequest) (*MultiplyAssembledResponse, error)
+	// HessianProduct returns the unnormalized product of the cross-entropy Hessian of the
+	// step's assembly with the vector v, over the images [begin, end) of the job's training
+	// set: sum_s x_s (A_s V^T x_s)^T in flat order (V is v as 784 x 10, A_s the curvature
+	// coefficients of the step's weights). Every product is exact and every sum
+	// compensated: value i is sum[i] + comp[i], accurate to twice the working precision.
+	// The coordinator adds the shards, scales by 1/n, adds R v, and has the residual
+	// b - A x of iterative refinement without a copy of the matrix anywhere. Requires an
+	// assembled step (before or after Factor). Idempotent, no state changes. Deadline
+	// 2 min. 7840 doubles in, 2 x 7840 out.
+	HessianProduct(context.Context, *HessianProductRequest) (*HessianProductResponse, error)
 	// FetchTile streams one tile as it is now (assembled, or factored after Factor): a header,
 	// then chunks. For tests and debugging (hess hessian --workers). Read-only. Deadline
 	// 2 min.
@@ -360,8 +364,8 @@ func (UnimplementedWorkerServer) PushTile(grpc.ClientStreamingServer[PushTileReq
 func (UnimplementedWorkerServer) TriangularStep(context.Context, *TriangularStepRequest) (*TriangularStepResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method TriangularStep not implemented")
 }
-func (UnimplementedWorkerServer) MultiplyAssembled(context.Context, *MultiplyAssembledRequest) (*MultiplyAssembledResponse, error) {
-	return nil, status.Errorf(codes.Unimplemented, "method MultiplyAssembled not implemented")
+func (UnimplementedWorkerServer) HessianProduct(context.Context, *HessianProductRequest) (*HessianProductResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method HessianProduct not implemented")
 }
 func (UnimplementedWorkerServer) FetchTile(*FetchTileRequest, grpc.ServerStreamingServer[FetchTileResponse]) error {
 	return status.Errorf(codes.Unimplemented, "method FetchTile not implemented")
@@ -494,20 +498,20 @@ func _Worker_TriangularStep_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
-func _Worker_MultiplyAssembled_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(MultiplyAssembledRequest)
+func _Worker_HessianProduct_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(HessianProductRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
 	if interceptor == nil {
-		return srv.(WorkerServer).MultiplyAssembled(ctx, in)
+		return srv.(WorkerServer).HessianProduct(ctx, in)
 	}
 	info := &grpc.UnaryServerInfo{
 		Server:     srv,
-		FullMethod: Worker_MultiplyAssembled_FullMethodName,
+		FullMethod: Worker_HessianProduct_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(WorkerServer).MultiplyAssembled(ctx, req.(*MultiplyAssembledRequest))
+		return srv.(WorkerServer).HessianProduct(ctx, req.(*HessianProductRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -569,8 +573,8 @@ var Worker_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Worker_TriangularStep_Handler,
 		},
 		{
-			MethodName: "MultiplyAssembled",
-			Handler:    _Worker_MultiplyAssembled_Handler,
+			MethodName: "HessianProduct",
+			Handler:    _Worker_HessianProduct_Handler,
 		},
 		{
 			MethodName: "EndJob",
