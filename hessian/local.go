@@ -13,7 +13,7 @@ type Local struct {
 	train *Dataset
 	idx   *Index
 	eps   float64
-	h     []float64 // lower triangle of H + R (+ damping), then its Cholesky factor
+	h     []float64  // lower triangle of H + R (+ damping), then its Cholesky factor
 	curv  *Curvature // of the last Hessian, for the residuals of refinement
 
 	// Progress, when not nil, hears how far assembly and factorization have come.

@@ -120,7 +120,7 @@ type job struct {
 	mu    sync.Mutex // protects data, step, state, curv, fact, tiles and byPos
 	data  *dataEntry
 	step  uint64
-	state pb.TileState // of all tiles; UNSPECIFIED before the first Assemble completes
+	state pb.TileState       // of all tiles; UNSPECIFIED before the first Assemble completes
 	curv  *hessian.Curvature // of the step's weights: for HessianProduct
 	fact  *factorization
 	// stopFactor cancels the factorization in progress, if any.
