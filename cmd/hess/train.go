@@ -45,6 +45,7 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		tol     = fs.Float64("tol", 1e-9, "stop when the gradient norm is below this")
 		out     = fs.String("out", "", "folder for weights.npy, the checkpoint after each step, and PNGs of the training curve and weights")
 		resume  = fs.String("resume", "", "continue from the checkpoint in this folder (its settings are kept)")
+		cont    = fs.Bool("continue", false, "with --out: continue from the checkpoint in --out if there is one, else start afresh (for jobs that are restarted)")
 		jsonOut = fs.Bool("json", false, "print one JSON object per step instead of a table")
 		level   = fs.String("log-level", "info", "log level: debug, info, warn, error")
 	)
@@ -71,6 +72,14 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	w := make([]float64, hessian.Params)
 	var ck checkpoint
+	if *cont {
+		if *out == "" || *resume != "" {
+			return fmt.Errorf("--continue needs --out and no --resume")
+		}
+		if _, err := os.Stat(filepath.Join(*out, checkpointFile)); err == nil {
+			*resume = *out
+		}
+	}
 	if *resume != "" {
 		if ck, err = readCheckpoint(*resume); err != nil {
 			return err
