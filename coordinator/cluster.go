@@ -24,17 +24,31 @@ import (
 // training set, with the Hessian assembled, factored and solved on the workers. It
 // implements hessian.Problem and hessian.TrafficCounter. Use New; Close ends the job.
 // A Cluster is not safe for concurrent use: Newton calls it from one goroutine.
+//
+// The job runs in generations (recovery.go): the workers of a generation hold its tiles
+// under its job id; when one is lost, the next generation starts on the survivors.
 type Cluster struct {
 	cfg     Config
 	to      Timeouts
 	log     *slog.Logger
-	plan    clusterplan.Plan
-	workers []*remote
 	counter *clusterrpc.Counter
 	metrics *metrics
-	jobID   string
-	n       int    // training images
-	step    uint64 // directions computed so far; the step of the next Assemble is step+1
+	dialOpt []grpc.DialOption
+
+	train  *hessian.Dataset // sent to workers that do not have it
+	digest [32]byte         // SHA-256 of its encoding
+	size   uint64           // bytes of its encoding
+	n      int              // training images
+	family string           // the job's name on the workers; generations add "-g<N>"
+
+	gen     uint64 // the current generation, from 1
+	jobID   string // family-g<gen>
+	plan    clusterplan.Plan
+	workers []*remote // of the current generation, in rank order
+	step    uint64    // directions begun so far; the step of the next Assemble is step+1
+	damping float64   // of the step's assembly
+
+	conns map[string]*grpc.ClientConn // every worker address dialed, reused across generations
 
 	closeOnce sync.Once
 	closeErr  error
@@ -45,7 +59,7 @@ var (
 	_ hessian.TrafficCounter = (*Cluster)(nil)
 )
 
-// remote is one worker of the job.
+// remote is one worker of the current generation.
 type remote struct {
 	rank   int
 	addr   string
@@ -67,13 +81,13 @@ func New(ctx context.Context, cfg Config, train *hessian.Dataset) (*Cluster, err
 	if !(cfg.Eps >= 0) {
 		return nil, fmt.Errorf("coordinator: eps = %v, want >= 0", cfg.Eps)
 	}
-	plan, err := clusterplan.New(hessian.Params, len(cfg.Workers), cfg.TileSize)
-	if err != nil {
+	if _, err := clusterplan.New(hessian.Params, len(cfg.Workers), cfg.TileSize); err != nil {
 		return nil, err
 	}
 	if cfg.StartupTimeout <= 0 {
 		cfg.StartupTimeout = 2 * time.Minute
 	}
+	cfg.Liveness = cfg.Liveness.withDefaults()
 	logger := cfg.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -81,29 +95,26 @@ func New(ctx context.Context, cfg Config, train *hessian.Dataset) (*Cluster, err
 	var id [8]byte
 	rand.Read(id[:])
 	c := &Cluster{
-		cfg: cfg, to: cfg.Timeouts.withDefaults(), plan: plan, n: train.Len(),
-		jobID:   "job-" + hex.EncodeToString(id[:]),
+		cfg: cfg, to: cfg.Timeouts.withDefaults(), n: train.Len(), train: train,
+		family:  "job-" + hex.EncodeToString(id[:]),
 		metrics: newMetrics(cfg.Registry),
+		conns:   map[string]*grpc.ClientConn{},
 	}
-	c.log = logger.With("job", c.jobID)
+	c.log = logger.With("job", c.family)
 	c.counter = &clusterrpc.Counter{Observe: c.metrics.observeBytes}
-	opts := append(clusterrpc.DialOptions(c.counter),
+	c.dialOpt = append(clusterrpc.DialOptions(c.counter, cfg.Credentials),
 		grpc.WithChainUnaryInterceptor(c.unaryInterceptor),
 		grpc.WithChainStreamInterceptor(c.streamInterceptor))
-	for r, addr := range cfg.Workers {
-		conn, err := grpc.NewClient(addr, opts...)
-		if err != nil {
-			c.closeConns()
-			return nil, fmt.Errorf("coordinator: worker %s: %w", addr, err)
-		}
-		c.workers = append(c.workers, &remote{rank: r, addr: addr, conn: conn, client: pb.NewWorkerClient(conn), log: c.log.With("worker", addr, "rank", r)})
-	}
-	c.metrics.workers.Set(float64(len(c.workers)))
+	c.digest, c.size = clusterrpc.DataDigest(train)
 
 	start := time.Now()
 	wctx, cancel := context.WithTimeout(ctx, cfg.StartupTimeout)
-	err = c.each(wctx, func(ctx context.Context, w *remote) error {
-		return waitServing(ctx, w.conn, w.addr, c.to.Health)
+	err := forEach(wctx, cfg.Workers, func(ctx context.Context, addr string) error {
+		conn, err := c.conn(addr)
+		if err != nil {
+			return err
+		}
+		return waitServing(ctx, conn, addr, c.to.Health)
 	})
 	cancel()
 	if err != nil {
@@ -113,19 +124,83 @@ func New(ctx context.Context, cfg Config, train *hessian.Dataset) (*Cluster, err
 		}
 		return nil, err
 	}
-	c.log.Info("workers serving", "workers", len(c.workers), "grid", fmt.Sprintf("%dx%d", plan.Rows, plan.Cols),
-		"tile", plan.TileSize, "tiles", plan.Tiles(), "seconds", time.Since(start).Seconds())
-	if err := c.startJob(ctx, train); err != nil {
+	c.log.Info("workers serving", "workers", len(cfg.Workers), "seconds", time.Since(start).Seconds())
+	if err := c.start(ctx); err != nil {
 		c.Close()
 		return nil, err
 	}
 	return c, nil
 }
 
-// Plan returns the tile layout of the job.
+// start forms the first generation; a worker lost while the job starts (while the data
+// is sent, say) is left out, like a worker lost later.
+func (c *Cluster) start(ctx context.Context) error {
+	err := c.form(ctx, c.cfg.Workers)
+	for restart := 0; err != nil && ctx.Err() == nil && retryable(err) && restart < c.cfg.Liveness.MaxRestarts; restart++ {
+		alive, lost := c.probe(ctx, c.Workers(), c.probeWait())
+		if len(alive) == 0 {
+			return fmt.Errorf("coordinator: starting the job: every worker is lost (%v): %w", lost, err)
+		}
+		c.log.Warn("starting the job failed; starting it again", "lost", lost, "workers", len(alive), "err", err)
+		err = c.form(ctx, alive)
+	}
+	return err
+}
+
+// hook calls the test hook, if any.
+func (c *Cluster) hook(phase string) {
+	if c.cfg.testHook != nil {
+		c.cfg.testHook(phase)
+	}
+}
+
+// conn returns the connection to addr, dialing it on first use.
+func (c *Cluster) conn(addr string) (*grpc.ClientConn, error) {
+	if cc := c.conns[addr]; cc != nil {
+		return cc, nil
+	}
+	cc, err := grpc.NewClient(addr, c.dialOpt...)
+	if err != nil {
+		return nil, fmt.Errorf("coordinator: worker %s: %w", addr, err)
+	}
+	c.conns[addr] = cc
+	return cc, nil
+}
+
+// form starts the next generation of the job on the workers at addrs (in rank order):
+// a new plan, a new job id, StartJob on every worker (which ends the family's older
+// generations there) and the training set to those that lack it.
+func (c *Cluster) form(ctx context.Context, addrs []string) error {
+	plan, err := clusterplan.New(hessian.Params, len(addrs), c.cfg.TileSize)
+	if err != nil {
+		return err
+	}
+	c.gen++
+	c.jobID = fmt.Sprintf("%s-g%d", c.family, c.gen)
+	c.plan = plan
+	c.workers = c.workers[:0:0]
+	for r, addr := range addrs {
+		conn, err := c.conn(addr)
+		if err != nil {
+			return err
+		}
+		c.workers = append(c.workers, &remote{rank: r, addr: addr, conn: conn, client: pb.NewWorkerClient(conn),
+			log: c.log.With("worker", addr, "rank", r, "generation", c.gen)})
+	}
+	c.metrics.workers.Set(float64(len(c.workers)))
+	c.log.Info("job generation", "generation", c.gen, "workers", len(addrs), "grid", fmt.Sprintf("%dx%d", plan.Rows, plan.Cols),
+		"tile", plan.TileSize, "tiles", plan.Tiles())
+	return c.startJob(ctx)
+}
+
+// Plan returns the tile layout of the current generation.
 func (c *Cluster) Plan() clusterplan.Plan { return c.plan }
 
-// Workers returns the workers' addresses in rank order.
+// Generation returns the current generation of the job: 1, plus one for every time it
+// was started again on another set of workers.
+func (c *Cluster) Generation() uint64 { return c.gen }
+
+// Workers returns the current workers' addresses in rank order.
 func (c *Cluster) Workers() []string {
 	out := make([]string, len(c.workers))
 	for i, w := range c.workers {
@@ -138,10 +213,9 @@ func (c *Cluster) Workers() []string {
 // workers so far.
 func (c *Cluster) Traffic() (sent, received int64) { return c.counter.Totals() }
 
-// startJob creates the job on every worker and uploads the training set where it is not
-// cached.
-func (c *Cluster) startJob(ctx context.Context, train *hessian.Dataset) error {
-	sum, size := clusterrpc.DataDigest(train)
+// startJob creates the current generation's job on every worker and uploads the
+// training set where it is not cached.
+func (c *Cluster) startJob(ctx context.Context) error {
 	pbPlan := &pb.Plan{
 		Order: uint32(c.plan.N), TileSize: uint32(c.plan.TileSize),
 		GridRows: uint32(c.plan.Rows), GridCols: uint32(c.plan.Cols), Workers: c.Workers(),
@@ -150,23 +224,48 @@ func (c *Cluster) startJob(ctx context.Context, train *hessian.Dataset) error {
 		cctx, cancel := context.WithTimeout(ctx, c.to.StartJob)
 		resp, err := w.client.StartJob(cctx, &pb.StartJobRequest{
 			JobId: c.jobID, Plan: pbPlan, Rank: uint32(w.rank), Eps: c.cfg.Eps,
-			DataSha256: sum[:], Images: uint64(train.Len()), Nonzeros: uint64(train.NonZeros()),
+			DataSha256: c.digest[:], Images: uint64(c.train.Len()), Nonzeros: uint64(c.train.NonZeros()),
+			Family: c.family, Generation: c.gen,
 		})
 		cancel()
 		if err != nil {
 			return w.errorf("StartJob", err)
 		}
+		if err := c.check(w, "StartJob", resp.GetJobId(), resp.GetStep(), 0); err != nil {
+			return err
+		}
 		if resp.GetDataCached() {
-			w.log.Info("job started; data cached", "sha256", hex.EncodeToString(sum[:8]))
+			w.log.Info("job started; data cached", "sha256", hex.EncodeToString(c.digest[:8]))
 			return nil
 		}
 		start := time.Now()
-		if err := c.upload(ctx, w, train, sum, size); err != nil {
+		c.hook("upload")
+		if err := c.upload(ctx, w, c.train, c.digest, c.size); err != nil {
 			return err
 		}
-		w.log.Info("job started; data sent", "bytes", size, "seconds", time.Since(start).Seconds())
+		w.log.Info("job started; data sent", "bytes", c.size, "seconds", time.Since(start).Seconds())
 		return nil
 	})
+}
+
+// check refuses an answer that is not for the current job and the step of its request:
+// a late answer of a superseded generation, or a confused worker.
+func (c *Cluster) check(w *remote, method, jobID string, step, want uint64) error {
+	if jobID != c.jobID || step != want {
+		return w.errorf(method, &StaleAnswerError{JobID: jobID, Step: step, WantJobID: c.jobID, WantStep: want})
+	}
+	return nil
+}
+
+// StaleAnswerError is an answer for another job or step than the request's.
+type StaleAnswerError struct {
+	JobID, WantJobID string
+	Step, WantStep   uint64
+}
+
+// Error names both.
+func (e *StaleAnswerError) Error() string {
+	return fmt.Sprintf("stale answer: job %q step %d, want job %q step %d (refused)", e.JobID, e.Step, e.WantJobID, e.WantStep)
 }
 
 // upload streams the training set's encoding to w in chunks.
@@ -210,20 +309,25 @@ func (c *Cluster) Close() error {
 	c.closeOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), c.to.EndJob)
 		defer cancel()
-		c.closeErr = c.each(ctx, func(ctx context.Context, w *remote) error {
-			if _, err := w.client.EndJob(ctx, &pb.EndJobRequest{JobId: c.jobID, Step: c.step}); err != nil {
-				return w.errorf("EndJob", err)
-			}
-			return nil
-		})
+		c.closeErr = c.endJob(ctx, c.workers)
 		c.closeConns()
 	})
 	return c.closeErr
 }
 
+// endJob ends the current generation's job on the workers ws.
+func (c *Cluster) endJob(ctx context.Context, ws []*remote) error {
+	return c.some(ctx, ws, func(ctx context.Context, w *remote) error {
+		if _, err := w.client.EndJob(ctx, &pb.EndJobRequest{JobId: c.jobID, Step: c.step}); err != nil {
+			return w.errorf("EndJob", err)
+		}
+		return nil
+	})
+}
+
 func (c *Cluster) closeConns() {
-	for _, w := range c.workers {
-		w.conn.Close()
+	for _, cc := range c.conns {
+		cc.Close()
 	}
 }
 
@@ -235,32 +339,36 @@ func (c *Cluster) each(ctx context.Context, f func(ctx context.Context, w *remot
 
 // some runs f for the given workers at once, like each.
 func (c *Cluster) some(ctx context.Context, ws []*remote, f func(ctx context.Context, w *remote) error) error {
+	return forEach(ctx, ws, f)
+}
+
+// forEach runs f for every item at once and returns the first failure in time, which
+// cancels the others' contexts.
+func forEach[T any](ctx context.Context, ws []T, f func(ctx context.Context, w T) error) error {
 	if len(ws) == 1 {
 		return f(ctx, ws[0])
 	}
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	errs := make([]error, len(ws))
-	var wg sync.WaitGroup
-	for i, w := range ws {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		mu    sync.Mutex // protects first
+		first error      // the first failure in time; the others are often its echo (CANCELED)
+		wg    sync.WaitGroup
+	)
+	for _, w := range ws {
 		wg.Go(func() {
 			if err := f(ctx, w); err != nil {
-				errs[i] = err
-				cancel(err)
+				mu.Lock()
+				if first == nil {
+					first = err
+				}
+				mu.Unlock()
+				cancel()
 			}
 		})
 	}
 	wg.Wait()
-	// The first failure is the cause; the others are often its echo (CANCELED).
-	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
-		return cause
-	}
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	return first
 }
 
 // errorf wraps the error of a call to w with the worker's address and the method.

@@ -1,9 +1,11 @@
 package coordinator
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/hessian-cluster/hess/hessian"
@@ -30,6 +32,9 @@ func equalityCases(short bool) []clusterCase {
 			out = append(out, clusterCase{workers: p, tile: ts, batch: batches[(i+j)%len(batches)], factor: true})
 		}
 	}
+	// By batch, so that one single-process reference (a 491.7 MB Hessian) is alive at a
+	// time.
+	slices.SortStableFunc(out, func(a, b clusterCase) int { return cmp.Compare(a.batch, b.batch) })
 	if short {
 		out = []clusterCase{
 			{workers: 3, tile: 1024, batch: 5, factor: true},
@@ -54,18 +59,19 @@ func TestClusterMatchesLocal(t *testing.T) {
 		h    []float64 // lower triangle of H + R
 		dir  []float64
 	}
-	refs := map[int]*reference{}
-	// The single-process reference of a batch, computed once.
+	var last *reference
+	lastBatch := -1
+	// The single-process reference of a batch, computed once (the cases come by batch).
 	ref := func(t *testing.T, batch int, factor bool) *reference {
-		r := refs[batch]
-		if r != nil && (r.dir != nil || !factor) {
+		if r := last; batch == lastBatch && r != nil && (r.dir != nil || !factor) {
 			return r
 		}
+		last = nil // free the previous batch's Hessian first
 		l, err := hessian.NewLocal(train.Slice(0, batch), eps)
 		if err != nil {
 			t.Fatal(err)
 		}
-		r = &reference{grad: make([]float64, hessian.Params)}
+		r := &reference{grad: make([]float64, hessian.Params)}
 		if r.ev, err = l.Evaluate(ctx, w, r.grad); err != nil {
 			t.Fatal(err)
 		}
@@ -76,7 +82,7 @@ func TestClusterMatchesLocal(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		refs[batch] = r
+		last, lastBatch = r, batch
 		return r
 	}
 	for _, tc := range equalityCases(testing.Short()) {

@@ -1,10 +1,13 @@
 package coordinator
 
 import (
+	"context"
 	"log/slog"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hessian-cluster/hess/internal/clusterrpc"
 )
 
 // Timeouts are the deadlines of the coordinator's calls to its workers. Zero fields take
@@ -79,4 +82,44 @@ type Config struct {
 	Registry prometheus.Registerer
 	// Progress, if not nil, hears how far long phases have come (phase, done, total).
 	Progress func(phase string, done, total int)
+	// Liveness sets how workers are watched and how often a phase is restarted after a
+	// worker is lost.
+	Liveness Liveness
+	// Discover, if not nil, returns the workers that should take part now (for example
+	// by resolving the --workers DNS name again). It is called before every Newton
+	// direction; serving workers it names that are not in the job (new ones, or lost
+	// ones that came back) join from that step on. nil: Workers, fixed.
+	Discover func(ctx context.Context) ([]string, error)
+	// Credentials, when not nil, are presented to the workers (mutual TLS, the token).
+	Credentials *clusterrpc.Credentials
+
+	// testHook, when not nil, is called as each sub-phase begins ("upload", "evaluate",
+	// "assemble", "factor", "solve"): the tests inject faults there.
+	testHook func(phase string)
+}
+
+// Liveness configures failure detection and recovery. Zero fields take the defaults.
+type Liveness struct {
+	// Heartbeat is the interval of the health checks of every worker while a phase runs.
+	// 0 means 1 s.
+	Heartbeat time.Duration
+	// DeadAfter: a worker that has not answered a health check with SERVING for this long
+	// is given up for dead, and the phase is cancelled and restarted without it. A worker
+	// killed outright is noticed sooner, by the failure of its calls. 0 means 10 s.
+	DeadAfter time.Duration
+	// MaxRestarts bounds the restarts of one phase. 0 means 3.
+	MaxRestarts int
+}
+
+func (l Liveness) withDefaults() Liveness {
+	if l.Heartbeat <= 0 {
+		l.Heartbeat = time.Second
+	}
+	if l.DeadAfter <= 0 {
+		l.DeadAfter = 10 * time.Second
+	}
+	if l.MaxRestarts <= 0 {
+		l.MaxRestarts = 3
+	}
+	return l
 }

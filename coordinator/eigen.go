@@ -20,20 +20,38 @@ var (
 	reduceMaxNorm = 1 / reduceMinNorm
 )
 
-// Eigenvalues returns all N eigenvalues, in ascending order, of the current step's
-// matrix as Assemble left it (H(w) + R + damping I), without gathering it: the workers
-// and the coordinator reduce it to a tridiagonal matrix together (tridiagonalize, with
-// the workers' tiles as the trailing matrix), and the coordinator finds the tridiagonal
+// Eigenvalues returns all N eigenvalues, in ascending order, of H(w) + R + damping I
+// without gathering the matrix: the workers assemble it (Assemble), then the workers and
+// the coordinator reduce it to a tridiagonal matrix together (tridiagonalize, with the
+// workers' tiles as the trailing matrix), and the coordinator finds the tridiagonal
 // matrix's eigenvalues as hessian.EigenvaluesSym does. The coordinator holds a panel of
 // 32 columns, its W and a few vectors (about 4 MB); each column of the reduction is one
 // round of ReduceColumn calls, each panel a FetchPanel and an UpdateTrailing.
 //
-// The reduction destroys the tiles: Factor and Eigenvalues are refused until the next
-// Assemble. progress, if not nil, hears "eigenvalues".
-func (c *Cluster) Eigenvalues(ctx context.Context, progress hessian.ProgressFunc) ([]float64, error) {
-	if c.step == 0 {
-		return nil, fmt.Errorf("coordinator: eigenvalues before any Assemble")
+// Rows that are zero on every worker (pixels that no image lights, when eps = 0) are
+// left out of the reduction, each an eigenvalue 0. The assembly and the reduction are one
+// phase: a lost worker restarts both on the survivors (recovery.go). The reduction
+// destroys the tiles: Factor is refused until the next Assemble. progress, if not nil,
+// hears "assemble" (through Config.Progress) and "eigenvalues".
+func (c *Cluster) Eigenvalues(ctx context.Context, w []float64, damping float64, progress hessian.ProgressFunc) ([]float64, error) {
+	if err := c.refresh(ctx); err != nil {
+		return nil, err
 	}
+	var eigs []float64
+	err := c.run(ctx, "eigenvalues", func(ctx context.Context) error {
+		if err := c.Assemble(ctx, w, damping); err != nil {
+			return err
+		}
+		var err error
+		eigs, err = c.reduce(ctx, progress)
+		return err
+	})
+	return eigs, err
+}
+
+// reduce returns the eigenvalues of the current step's assembled matrix.
+func (c *Cluster) reduce(ctx context.Context, progress hessian.ProgressFunc) ([]float64, error) {
+	c.hook("reduce")
 	start := time.Now()
 	n := c.plan.N
 	maxes := make([]float64, len(c.workers))
@@ -44,6 +62,9 @@ func (c *Cluster) Eigenvalues(ctx context.Context, progress hessian.ProgressFunc
 		resp, err := w.client.ReduceStart(ctx, &pb.ReduceStartRequest{JobId: c.jobID, Step: c.step})
 		if err != nil {
 			return w.errorf("ReduceStart", err)
+		}
+		if err := c.check(w, "ReduceStart", resp.GetJobId(), resp.GetStep(), c.step); err != nil {
+			return err
 		}
 		if m := resp.GetMaxAbs(); !(m >= 0) || math.IsInf(m, 0) {
 			return w.errorf("ReduceStart", fmt.Errorf("largest |entry| %v", m))
@@ -104,6 +125,7 @@ type clusterTrailing struct {
 // panel gathers columns [begin, end), rows [begin, N), from the owners of their tiles.
 func (t *clusterTrailing) panel(ctx context.Context, begin, end int) ([]float64, error) {
 	c, p := t.c, t.c.plan
+	c.hook("reduce-panel")
 	width := end - begin
 	out := make([]float64, (p.N-begin)*width)
 	var owners []*remote
@@ -114,12 +136,15 @@ func (t *clusterTrailing) panel(ctx context.Context, begin, end int) ([]float64,
 		}
 	}
 	// Each worker writes its own tiles' disjoint rectangles of out.
-	return out, c.some(ctx, owners, func(ctx context.Context, w *remote) error {
+	err := c.some(ctx, owners, func(ctx context.Context, w *remote) error {
 		ctx, cancel := context.WithTimeout(ctx, c.to.Reduce)
 		defer cancel()
 		resp, err := w.client.FetchPanel(ctx, &pb.FetchPanelRequest{JobId: c.jobID, Step: c.step, Begin: uint32(begin), End: uint32(end)})
 		if err != nil {
 			return w.errorf("FetchPanel", err)
+		}
+		if err := c.check(w, "FetchPanel", resp.GetJobId(), resp.GetStep(), c.step); err != nil {
+			return err
 		}
 		blocks := resp.GetBlocks()
 		if len(blocks) != len(want[w.rank]) {
@@ -145,6 +170,10 @@ func (t *clusterTrailing) panel(ctx context.Context, begin, end int) ([]float64,
 		}
 		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // multiply sends v to the workers that own trailing tiles and adds their products in
@@ -166,6 +195,9 @@ func (t *clusterTrailing) multiply(ctx context.Context, p0, p1, col int, v []flo
 		})
 		if err != nil {
 			return w.errorf("ReduceColumn", err)
+		}
+		if err := c.check(w, "ReduceColumn", resp.GetJobId(), resp.GetStep(), c.step); err != nil {
+			return err
 		}
 		answers[w.rank] = resp.GetProducts()
 		return nil
@@ -219,10 +251,11 @@ func (t *clusterTrailing) update(ctx context.Context, p0, p1 int, cols []int, w 
 		}
 		ctx, cancel := context.WithTimeout(ctx, c.to.UpdateTrailing)
 		defer cancel()
-		if _, err := wk.client.UpdateTrailing(ctx, req); err != nil {
+		resp, err := wk.client.UpdateTrailing(ctx, req)
+		if err != nil {
 			return wk.errorf("UpdateTrailing", err)
 		}
-		return nil
+		return c.check(wk, "UpdateTrailing", resp.GetJobId(), resp.GetStep(), c.step)
 	})
 	for r := range t.sent {
 		t.sent[r] = t.sent[r][:0]

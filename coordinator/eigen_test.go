@@ -103,7 +103,8 @@ func checkEigenvalues(t *testing.T, got, want []float64, tol float64) {
 // TestClusterEigenvaluesCorner runs the distributed reduction on a Hessian that is zero
 // outside its trailing 480 x 480 block (cheap enough for the race run) and checks the
 // eigenvalues against the single-process solver, the refusals that protect the destroyed
-// tiles, and that a second run after a new Assemble gives the same numbers bit for bit.
+// tiles, and that a second run (which assembles again) gives the same numbers bit for
+// bit.
 func TestClusterEigenvaluesCorner(t *testing.T) {
 	d := cornerSet(6)
 	w := randomWeights(5)
@@ -111,14 +112,8 @@ func TestClusterEigenvaluesCorner(t *testing.T) {
 	lb := startWorkers(t, 3)
 	c := newCluster(t, lb.Addrs, 300, 0, d)
 	ctx := t.Context()
-	if _, err := c.Eigenvalues(ctx, nil); err == nil || !strings.Contains(err.Error(), "before any Assemble") {
-		t.Errorf("Eigenvalues before Assemble = %v; want an error", err)
-	}
-	if err := c.Assemble(ctx, w, 0); err != nil {
-		t.Fatal(err)
-	}
 	var reports int
-	got, err := c.Eigenvalues(ctx, func(phase string, done, total int) {
+	got, err := c.Eigenvalues(ctx, w, 0, func(phase string, done, total int) {
 		if phase != "eigenvalues" || done > total {
 			t.Errorf("progress %q %d/%d", phase, done, total)
 		}
@@ -137,16 +132,14 @@ func TestClusterEigenvaluesCorner(t *testing.T) {
 	if status.Code(errors.Unwrap(err)) != codes.FailedPrecondition || !strings.Contains(err.Error(), "tridiagonal reduction") {
 		t.Errorf("Factor after Eigenvalues = %v; want FAILED_PRECONDITION naming the reduction", err)
 	}
-	if _, err := c.Eigenvalues(ctx, nil); status.Code(errors.Unwrap(err)) != codes.FailedPrecondition {
-		t.Errorf("Eigenvalues twice = %v; want FAILED_PRECONDITION", err)
+	if _, err := c.reduce(ctx, nil); status.Code(errors.Unwrap(err)) != codes.FailedPrecondition {
+		t.Errorf("a second reduction of the same assembly = %v; want FAILED_PRECONDITION", err)
 	}
-	if _, err := c.SpyCounts(ctx, 10); status.Code(errors.Unwrap(err)) != codes.FailedPrecondition {
-		t.Errorf("SpyCounts after Eigenvalues = %v; want FAILED_PRECONDITION", err)
+	if _, err := c.countNonzeros(ctx, 10); status.Code(errors.Unwrap(err)) != codes.FailedPrecondition {
+		t.Errorf("spy counts after the reduction = %v; want FAILED_PRECONDITION", err)
 	}
-	if err := c.Assemble(ctx, w, 0); err != nil {
-		t.Fatal(err)
-	}
-	again, err := c.Eigenvalues(ctx, nil)
+	// Eigenvalues assembles again: the same numbers, bit for bit.
+	again, err := c.Eigenvalues(ctx, w, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,10 +174,7 @@ func TestClusterEigenvaluesMatchLocal(t *testing.T) {
 			want := mnistEigenvalues(t, tc.batch, tc.eps)
 			lb := startWorkers(t, tc.workers)
 			c := newCluster(t, lb.Addrs, tc.tile, tc.eps, train.Slice(0, tc.batch))
-			if err := c.Assemble(t.Context(), w, 0); err != nil {
-				t.Fatal(err)
-			}
-			got, err := c.Eigenvalues(t.Context(), nil)
+			got, err := c.Eigenvalues(t.Context(), w, 0, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -16,6 +16,7 @@ type metrics struct {
 	workers  prometheus.Gauge
 	steps    prometheus.Counter
 	tileSent prometheus.Counter
+	restarts *prometheus.CounterVec // phase
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -50,9 +51,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Namespace: "hess", Subsystem: "coordinator", Name: "peer_tile_bytes_total",
 			Help: "Tile bytes the workers reported sending each other during factorizations.",
 		}),
+		restarts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "hess", Subsystem: "coordinator", Name: "phase_restarts_total",
+			Help: "Phases restarted on another set of workers after a worker was lost, by phase.",
+		}, []string{"phase"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.bytes, m.calls, m.seconds, m.phases, m.workers, m.steps, m.tileSent)
+		reg.MustRegister(m.bytes, m.calls, m.seconds, m.phases, m.workers, m.steps, m.tileSent, m.restarts)
 	}
 	return m
 }

@@ -12,7 +12,7 @@ import (
 
 // Evaluate returns the objective at w and, when grad is not nil, writes its gradient
 // into grad. Each worker sums over its contiguous shard of the images; the sums are
-// added in rank order.
+// added in rank order. A lost worker is replaced by a new generation on the survivors.
 func (c *Cluster) Evaluate(ctx context.Context, w, grad []float64) (hessian.Eval, error) {
 	if err := hessian.CheckWeights(w); err != nil {
 		return hessian.Eval{}, err
@@ -21,36 +21,54 @@ func (c *Cluster) Evaluate(ctx context.Context, w, grad []float64) (hessian.Eval
 		return hessian.Eval{}, fmt.Errorf("coordinator: gradient of %d values, want %d", len(grad), hessian.Params)
 	}
 	start := time.Now()
+	var sums hessian.Sums
+	err := c.run(ctx, "evaluate", func(ctx context.Context) error {
+		var err error
+		sums, err = c.evaluate(ctx, w, grad != nil)
+		return err
+	})
+	if err != nil {
+		return hessian.Eval{}, err
+	}
+	c.metrics.phase("evaluate", start)
+	return hessian.FinishEval(&sums, w, c.cfg.Eps, grad), nil
+}
+
+// evaluate sums loss, correct count and (withGrad) gradient over the shards, once.
+func (c *Cluster) evaluate(ctx context.Context, w []float64, withGrad bool) (hessian.Sums, error) {
+	c.hook("evaluate")
 	parts := make([]*pb.EvaluateResponse, len(c.workers))
 	err := c.each(ctx, func(ctx context.Context, r *remote) error {
 		begin, end := c.shard(r.rank)
 		ctx, cancel := context.WithTimeout(ctx, c.to.Evaluate)
 		defer cancel()
 		resp, err := r.client.Evaluate(ctx, &pb.EvaluateRequest{
-			JobId: c.jobID, Step: c.step, Weights: w, Begin: uint64(begin), End: uint64(end), Gradient: grad != nil,
+			JobId: c.jobID, Step: c.step, Weights: w, Begin: uint64(begin), End: uint64(end), Gradient: withGrad,
 		})
 		if err != nil {
 			return r.errorf("Evaluate", err)
 		}
-		if resp.GetImages() != uint64(end-begin) || (grad != nil && len(resp.GetGradient()) != hessian.Params) {
+		if err := c.check(r, "Evaluate", resp.GetJobId(), resp.GetStep(), c.step); err != nil {
+			return err
+		}
+		if resp.GetImages() != uint64(end-begin) || (withGrad && len(resp.GetGradient()) != hessian.Params) {
 			return r.errorf("Evaluate", fmt.Errorf("answer for %d images with %d gradient values, want %d and %d",
 				resp.GetImages(), len(resp.GetGradient()), end-begin, hessian.Params))
 		}
 		parts[r.rank] = resp
 		return nil
 	})
-	if err != nil {
-		return hessian.Eval{}, err
-	}
 	var sums hessian.Sums
-	if grad != nil {
+	if err != nil {
+		return sums, err
+	}
+	if withGrad {
 		sums.Grad = make([]float64, hessian.Params)
 	}
 	for _, p := range parts {
 		sums.Add(&hessian.Sums{N: int(p.GetImages()), Loss: p.GetLoss(), Correct: int(p.GetCorrect()), Grad: p.GetGradient()})
 	}
-	c.metrics.phase("evaluate", start)
-	return hessian.FinishEval(&sums, w, c.cfg.Eps, grad), nil
+	return sums, nil
 }
 
 // shard returns the images [begin, end) that worker rank evaluates.
@@ -60,32 +78,43 @@ func (c *Cluster) shard(rank int) (begin, end int) {
 }
 
 // Direction solves (H(w) + R + damping I) d = -grad on the workers: Assemble, Factor,
-// then the two triangular solves.
+// then the two triangular solves. Workers that joined since the last step are taken in
+// first; a lost worker restarts the direction on the survivors.
 func (c *Cluster) Direction(ctx context.Context, w, grad, d []float64, damping float64) (hessian.Timing, error) {
 	var tm hessian.Timing
 	if len(grad) != hessian.Params || len(d) != hessian.Params {
 		return tm, fmt.Errorf("coordinator: gradient and direction of %d and %d values, want %d", len(grad), len(d), hessian.Params)
 	}
-	start := time.Now()
-	if err := c.Assemble(ctx, w, damping); err != nil {
+	if err := c.refresh(ctx); err != nil {
 		return tm, err
 	}
-	tm.AssembleS = c.metrics.phase("assemble", start)
-	start = time.Now()
-	fs, err := c.Factor(ctx)
+	err := c.run(ctx, "direction", func(ctx context.Context) error {
+		tm = hessian.Timing{}
+		start := time.Now()
+		if err := c.Assemble(ctx, w, damping); err != nil {
+			return err
+		}
+		tm.AssembleS = c.metrics.phase("assemble", start)
+		start = time.Now()
+		fs, err := c.Factor(ctx)
+		if err != nil {
+			return err
+		}
+		tm.FactorS = c.metrics.phase("factor", start)
+		tm.PeerTiles, tm.PeerBytes, tm.WorkerBusy = fs.TilesSent, fs.BytesSent, fs.BusySeconds
+		start = time.Now()
+		for i, g := range grad {
+			d[i] = -g
+		}
+		if err := c.Solve(ctx, d); err != nil {
+			return err
+		}
+		tm.TriSolveS = c.metrics.phase("solve", start)
+		return nil
+	})
 	if err != nil {
 		return tm, err
 	}
-	tm.FactorS = c.metrics.phase("factor", start)
-	tm.PeerTiles, tm.PeerBytes, tm.WorkerBusy = fs.TilesSent, fs.BytesSent, fs.BusySeconds
-	start = time.Now()
-	for i, g := range grad {
-		d[i] = -g
-	}
-	if err := c.Solve(ctx, d); err != nil {
-		return tm, err
-	}
-	tm.TriSolveS = c.metrics.phase("solve", start)
 	tm.SolveS = tm.FactorS + tm.TriSolveS
 	c.metrics.steps.Inc()
 	return tm, nil
@@ -101,6 +130,8 @@ func (c *Cluster) Assemble(ctx context.Context, w []float64, damping float64) er
 		return fmt.Errorf("coordinator: damping %v, want >= 0", damping)
 	}
 	c.step++
+	c.damping = damping
+	c.hook("assemble")
 	done := c.progress("assemble")
 	return c.each(ctx, func(ctx context.Context, r *remote) error {
 		ctx, cancel := context.WithTimeout(ctx, c.to.Assemble)
@@ -108,6 +139,9 @@ func (c *Cluster) Assemble(ctx context.Context, w []float64, damping float64) er
 		resp, err := r.client.Assemble(ctx, &pb.AssembleRequest{JobId: c.jobID, Step: c.step, Weights: w, Damping: damping})
 		if err != nil {
 			return r.errorf("Assemble", err)
+		}
+		if err := c.check(r, "Assemble", resp.GetJobId(), resp.GetStep(), c.step); err != nil {
+			return err
 		}
 		done()
 		r.log.Debug("assembled", "step", c.step, "tiles", resp.GetTiles(), "bytes", resp.GetTileBytes(), "seconds", resp.GetSeconds())
@@ -127,6 +161,7 @@ type FactorStats struct {
 // workers at once. A pivot that is not positive returns a *hessian.PivotError.
 func (c *Cluster) Factor(ctx context.Context) (FactorStats, error) {
 	resps := make([]*pb.FactorResponse, len(c.workers))
+	c.hook("factor")
 	done := c.progress("factor")
 	err := c.each(ctx, func(ctx context.Context, r *remote) error {
 		ctx, cancel := context.WithTimeout(ctx, c.to.Factor)
@@ -134,6 +169,9 @@ func (c *Cluster) Factor(ctx context.Context) (FactorStats, error) {
 		resp, err := r.client.Factor(ctx, &pb.FactorRequest{JobId: c.jobID, Step: c.step})
 		if err != nil {
 			return r.errorf("Factor", err)
+		}
+		if err := c.check(r, "Factor", resp.GetJobId(), resp.GetStep(), c.step); err != nil {
+			return err
 		}
 		done()
 		resps[r.rank] = resp

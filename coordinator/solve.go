@@ -15,12 +15,13 @@ import (
 
 // Solve overwrites b with A^{-1} b, where A = L L^T is the current step's matrix as
 // factored by Factor, refined once with a residual computed to twice the working
-// precision from the assembled tiles (MultiplyAssembled; see hessian/refine.go), so
-// that the result agrees with the single-process solver to rounding whatever the layout.
+// precision from the images (HessianProduct; see hessian/refine.go), so that the result
+// agrees with the single-process solver to rounding whatever the layout.
 func (c *Cluster) Solve(ctx context.Context, b []float64) error {
 	if len(b) != c.plan.N {
 		return fmt.Errorf("coordinator: right-hand side of %d values, want %d", len(b), c.plan.N)
 	}
+	c.hook("solve")
 	rhs := slices.Clone(b)
 	if err := c.solveOnce(ctx, b); err != nil {
 		return err
@@ -59,17 +60,25 @@ func (c *Cluster) solveOnce(ctx context.Context, b []float64) error {
 	return nil
 }
 
-// residual returns b - A x for the assembled matrix A, to twice the working precision
-// before the final rounding: every worker multiplies its tiles, and the compensated
-// partial sums are added in rank order.
+// residual returns b - A x for the step's matrix A = H + R + damping I, to twice the
+// working precision before the final rounding: every worker multiplies H by x over its
+// shard of the images, and the compensated partial sums are added in rank order.
 func (c *Cluster) residual(ctx context.Context, x, b []float64) ([]float64, error) {
-	parts := make([]*pb.MultiplyAssembledResponse, len(c.workers))
+	parts := make([]*pb.HessianProductResponse, len(c.workers))
 	err := c.each(ctx, func(ctx context.Context, w *remote) error {
-		ctx, cancel := context.WithTimeout(ctx, c.to.TriangularStep)
+		begin, end := c.shard(w.rank)
+		ctx, cancel := context.WithTimeout(ctx, c.to.Evaluate)
 		defer cancel()
-		resp, err := w.client.MultiplyAssembled(ctx, &pb.MultiplyAssembledRequest{JobId: c.jobID, Step: c.step, Vector: x})
+		resp, err := w.client.HessianProduct(ctx, &pb.HessianProductRequest{JobId: c.jobID, Step: c.step, Vector: x, Begin: uint64(begin), End: uint64(end)})
 		if err != nil {
-			return w.errorf("MultiplyAssembled", err)
+			return w.errorf("HessianProduct", err)
+		}
+		if err := c.check(w, "HessianProduct", resp.GetJobId(), resp.GetStep(), c.step); err != nil {
+			return err
+		}
+		if resp.GetImages() != uint64(end-begin) || len(resp.GetSum()) != c.plan.N || len(resp.GetComp()) != c.plan.N {
+			return w.errorf("HessianProduct", fmt.Errorf("answer for %d images with %d and %d values, want %d and %d",
+				resp.GetImages(), len(resp.GetSum()), len(resp.GetComp()), end-begin, c.plan.N))
 		}
 		parts[w.rank] = resp
 		return nil
@@ -78,21 +87,11 @@ func (c *Cluster) residual(ctx context.Context, x, b []float64) ([]float64, erro
 		return nil, err
 	}
 	total := hessian.NewDotAccumulator(c.plan.N)
-	for rank, p := range parts {
-		for _, bs := range p.GetBlocks() {
-			k := int(bs.GetBlock())
-			if k >= c.plan.Tiles() {
-				return nil, c.workers[rank].errorf("MultiplyAssembled", fmt.Errorf("block %d of %d", k, c.plan.Tiles()))
-			}
-			r0, size := c.plan.Span(k)
-			if len(bs.GetSum()) != size || len(bs.GetComp()) != size {
-				return nil, c.workers[rank].errorf("MultiplyAssembled", fmt.Errorf("block %d with %d and %d values, want %d", k, len(bs.GetSum()), len(bs.GetComp()), size))
-			}
-			total.AddAt(r0, hessian.DotAccumulator{Sum: bs.GetSum(), Comp: bs.GetComp()})
-		}
+	for _, p := range parts {
+		total.AddAt(0, hessian.DotAccumulator{Sum: p.GetSum(), Comp: p.GetComp()})
 	}
 	r := make([]float64, c.plan.N)
-	total.ResidualTo(r, b)
+	hessian.ScaleProductSums(total, c.n, x, c.cfg.Eps, c.damping).ResidualTo(r, b)
 	for i, v := range r {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
 			return nil, fmt.Errorf("coordinator: residual %d is %v", i, v)
@@ -196,6 +195,9 @@ func (c *Cluster) triangularStep(ctx context.Context, w *remote, k int, transpos
 	})
 	if err != nil {
 		return nil, w.errorf("TriangularStep", err)
+	}
+	if err := c.check(w, "TriangularStep", resp.GetJobId(), resp.GetStep(), c.step); err != nil {
+		return nil, err
 	}
 	return resp, nil
 }

@@ -14,21 +14,37 @@ import (
 // picture never costs the coordinator a matrix.
 const MinSpyCell = 4
 
-// SpyCounts returns the number of non-zero entries of the current step's assembled
-// matrix (both triangles: the symmetric matrix) in each cell x cell cell, row-major over
-// the g x g cells, g = ceil(N/cell), the last row and column of cells narrower when cell
-// does not divide N: the counts hessian.SpyTileCounts gives for the whole matrix. Every
-// worker counts its own tiles (CountNonzeros) and the coordinator adds the counts, so
-// the matrix never leaves the workers. It needs the tiles as assembled (before Factor or
-// Eigenvalues).
-func (c *Cluster) SpyCounts(ctx context.Context, cell int) ([]float64, error) {
+// SpyCounts returns the number of non-zero entries of H(w) + R + damping I (both
+// triangles: the symmetric matrix) in each cell x cell cell, row-major over the g x g
+// cells, g = ceil(N/cell), the last row and column of cells narrower when cell does not
+// divide N: the counts hessian.SpyTileCounts gives for the whole matrix. The workers
+// assemble the matrix (Assemble), every worker counts its own tiles (CountNonzeros) and
+// the coordinator adds the counts, so the matrix never leaves the workers. The assembly
+// and the counts are one phase: a lost worker restarts both on the survivors.
+func (c *Cluster) SpyCounts(ctx context.Context, w []float64, damping float64, cell int) ([]float64, error) {
 	n := c.plan.N
 	if cell < MinSpyCell || cell > n {
 		return nil, fmt.Errorf("coordinator: spy cells of %d entries: want %d to %d", cell, MinSpyCell, n)
 	}
-	if c.step == 0 {
-		return nil, fmt.Errorf("coordinator: spy counts before any Assemble")
+	if err := c.refresh(ctx); err != nil {
+		return nil, err
 	}
+	var counts []float64
+	err := c.run(ctx, "spy", func(ctx context.Context) error {
+		if err := c.Assemble(ctx, w, damping); err != nil {
+			return err
+		}
+		var err error
+		counts, err = c.countNonzeros(ctx, cell)
+		return err
+	})
+	return counts, err
+}
+
+// countNonzeros returns the spy counts of the current step's assembled matrix.
+func (c *Cluster) countNonzeros(ctx context.Context, cell int) ([]float64, error) {
+	c.hook("spy")
+	n := c.plan.N
 	g := (n + cell - 1) / cell
 	counts := make([]float64, g*g)
 	var mu sync.Mutex // protects counts

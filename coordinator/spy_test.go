@@ -45,12 +45,6 @@ func TestClusterSpyCorner(t *testing.T) {
 	hessian.MirrorLower(block, m)
 	lb := startWorkers(t, 2)
 	c := newCluster(t, lb.Addrs, 300, 0, d)
-	if _, err := c.SpyCounts(t.Context(), 10); err == nil {
-		t.Error("SpyCounts before Assemble succeeded")
-	}
-	if err := c.Assemble(t.Context(), w, 0); err != nil {
-		t.Fatal(err)
-	}
 	for _, cell := range []int{10, 16, 20} {
 		t.Run(fmt.Sprintf("cell=%d", cell), func(t *testing.T) {
 			g := (hessian.Params + cell - 1) / cell
@@ -62,14 +56,14 @@ func TestClusterSpyCorner(t *testing.T) {
 					want[(r0/cell+i)*g+r0/cell+j] = bc[i*bg+j]
 				}
 			}
-			got, err := c.SpyCounts(t.Context(), cell)
+			got, err := c.SpyCounts(t.Context(), w, 0, cell)
 			if err != nil {
 				t.Fatal(err)
 			}
 			checkSpy(t, got, want)
 		})
 	}
-	if _, err := c.SpyCounts(t.Context(), 3); err == nil {
+	if _, err := c.SpyCounts(t.Context(), w, 0, 3); err == nil {
 		t.Error("SpyCounts with cells of 3 entries succeeded")
 	}
 }
@@ -103,11 +97,8 @@ func TestClusterSpyMatchLocal(t *testing.T) {
 			hessian.MirrorLower(h, hessian.Params)
 			lb := startWorkers(t, tc.workers)
 			c := newCluster(t, lb.Addrs, tc.tile, tc.eps, d)
-			if err := c.Assemble(t.Context(), w, 0); err != nil {
-				t.Fatal(err)
-			}
 			for _, cell := range []int{10, 7} {
-				got, err := c.SpyCounts(t.Context(), cell)
+				got, err := c.SpyCounts(t.Context(), w, 0, cell)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -118,8 +109,8 @@ func TestClusterSpyMatchLocal(t *testing.T) {
 				if _, err := c.Factor(t.Context()); err != nil {
 					t.Fatal(err)
 				}
-				if _, err := c.SpyCounts(t.Context(), 10); status.Code(errors.Unwrap(err)) != codes.FailedPrecondition {
-					t.Errorf("SpyCounts after Factor = %v; want FAILED_PRECONDITION", err)
+				if _, err := c.countNonzeros(t.Context(), 10); status.Code(errors.Unwrap(err)) != codes.FailedPrecondition {
+					t.Errorf("spy counts after Factor = %v; want FAILED_PRECONDITION", err)
 				}
 			}
 		})

@@ -13,7 +13,8 @@ type Local struct {
 	train *Dataset
 	idx   *Index
 	eps   float64
-	h     []float64 // lower triangle of H + R (+ damping), then its Cholesky factor
+	h     []float64  // lower triangle of H + R (+ damping), then its Cholesky factor
+	curv  *Curvature // of the last Hessian, for the residuals of refinement
 
 	// Progress, when not nil, hears how far assembly and factorization have come.
 	Progress ProgressFunc
@@ -69,14 +70,13 @@ func (l *Local) Hessian(w []float64, damping float64) []float64 {
 	if l.h == nil {
 		l.h = make([]float64, Params*Params)
 	}
-	AssembleLower(l.h, NewCurvature(l.idx, w), l.eps, damping, l.Progress)
+	l.curv = NewCurvature(l.idx, w)
+	AssembleLower(l.h, l.curv, l.eps, damping, l.Progress)
 	return l.h
 }
 
 // Direction solves (H + R + damping I) d = -grad by Cholesky, with one step of
-// iterative refinement (refine.go). The matrix is kept for the residual: its strict
-// lower triangle is copied into the strict upper one, which the factorization does not
-// touch, and its diagonal aside.
+// iterative refinement whose residual is computed from the images (refine.go).
 func (l *Local) Direction(ctx context.Context, w, grad, d []float64, damping float64) (Timing, error) {
 	var tm Timing
 	if err := ctx.Err(); err != nil {
@@ -89,11 +89,6 @@ func (l *Local) Direction(ctx context.Context, w, grad, d []float64, damping flo
 		return tm, err
 	}
 	start = time.Now()
-	diag := make([]float64, Params)
-	for i := range diag {
-		diag[i] = h[i*Params+i]
-	}
-	mirrorLowerBlocked(h, Params, Params)
 	if err := choleskyLower(h, Params, Params, l.Progress); err != nil {
 		return tm, err
 	}
@@ -103,7 +98,12 @@ func (l *Local) Direction(ctx context.Context, w, grad, d []float64, damping flo
 	for i, g := range grad {
 		b[i] = -g
 	}
-	solveRefined(h, Params, Params, diag, b, d)
+	n := l.curv.Len()
+	solveRefined(h, Params, Params, func(v []float64) DotAccumulator {
+		acc := NewDotAccumulator(Params)
+		l.curv.ProductSums(v, 0, n, acc)
+		return ScaleProductSums(acc, n, v, l.eps, damping)
+	}, b, d)
 	tm.TriSolveS = time.Since(start).Seconds()
 	tm.SolveS = tm.FactorS + tm.TriSolveS
 	return tm, nil

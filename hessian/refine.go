@@ -7,13 +7,18 @@ import "math"
 // A Cholesky solve in float64 gives x with a forward error up to about cond(A) u
 // (u = 1.1e-16), and cond(H + R) reaches 2e6 for small batches: two correct solvers that
 // round differently (blocked in one process, tiled over a cluster, any tile size) then
-// disagree in the tenth digit. One step of refinement, r = b - A x computed with
-// compensated products and sums (as accurate as in double-double), d = A^{-1} r with the
-// same factor, x += d, brings the forward error down to about u whenever cond(A) u << 1
-// (Higham, Accuracy and Stability of Numerical Algorithms, 2nd ed., 2002, section 12.1;
-// the compensated sums are Ogita, Rump and Oishi's Dot2, "Accurate sum and dot
-// product", SIAM J. Sci. Comput. 26, 2005). Every solver of this project refines, so its
+// disagree in the tenth digit. One step of refinement, r = b - A x computed to twice the
+// working precision, d = A^{-1} r with the same factor, x += d, brings the forward error
+// down to about u whenever cond(A) u << 1 (Higham, Accuracy and Stability of Numerical
+// Algorithms, 2nd ed., 2002, section 12.1). Every solver of this project refines, so its
 // results agree with each other to rounding, whatever the layout.
+//
+// The residual needs A's action, not A: H v = (1/n) sum_s x_s (A_s V^T x_s)^T, with V the
+// 784 x 10 matrix of v, costs 2 x 10 multiply-adds per lit pixel of each image, and
+// R v = 2 eps (L^T L) V is a stencil. So no copy of the 491.7 MB matrix is kept: the
+// product is computed from the images and their curvature coefficients, with every
+// product exact (FMA) and every sum compensated (Ogita, Rump and Oishi's Dot2, "Accurate
+// sum and dot product", SIAM J. Sci. Comput. 26, 2005), and shards of images add up.
 
 // twoSum returns s = fl(a+b) and the exact error e = a + b - s (Knuth).
 func twoSum(a, b float64) (s, e float64) {
@@ -40,12 +45,13 @@ func NewDotAccumulator(n int) DotAccumulator {
 	return DotAccumulator{Sum: make([]float64, n), Comp: make([]float64, n)}
 }
 
-// addProduct adds a*x to entry i.
-func (d DotAccumulator) addProduct(i int, a, x float64) {
-	p, pe := twoProd(a, x)
+// addProduct adds a*(xh + xl) to entry i, xl being a correction of xh far below its last
+// bit (so a*xl needs no error term of its own).
+func (d DotAccumulator) addProduct(i int, a, xh, xl float64) {
+	p, pe := twoProd(a, xh)
 	s, se := twoSum(d.Sum[i], p)
 	d.Sum[i] = s
-	d.Comp[i] += pe + se
+	d.Comp[i] += pe + se + a*xl
 }
 
 // AddAt adds the entries of o (sum and compensation) to entries off, off+1, ... of d.
@@ -65,75 +71,95 @@ func (d DotAccumulator) ResidualTo(r, b []float64) {
 	}
 }
 
-// TileProduct adds, to twice the working precision, the products of the m x n
-// row-major block a (leading dimension lda) of a symmetric matrix with a vector: a xc
-// into yr (the block's rows), and, unless diag, a^T xr into yc (its columns, the mirror
-// block above the diagonal). diag marks a diagonal block stored whole.
-func TileProduct(a []float64, m, n, lda int, xc []float64, yr DotAccumulator, xr []float64, yc DotAccumulator, diag bool) {
-	for i := range m {
-		row := a[i*lda : i*lda+n]
-		for j, v := range row {
-			yr.addProduct(i, v, xc[j])
-			if !diag {
-				yc.addProduct(j, v, xr[i])
-			}
-		}
+// scaled returns the sums multiplied by f, still to twice the working precision.
+func (d DotAccumulator) scaled(f float64) DotAccumulator {
+	o := NewDotAccumulator(len(d.Sum))
+	for i := range d.Sum {
+		o.addProduct(i, f, d.Sum[i], d.Comp[i])
 	}
+	return o
 }
 
-// mirrorLowerBlocked copies the strict lower triangle of the n x n row-major matrix a
-// (leading dimension lda) into its strict upper triangle, in square blocks so that the
-// transposed writes stay in cache.
-func mirrorLowerBlocked(a []float64, n, lda int) {
-	const bs = 64
-	parallelFor((n+bs-1)/bs, func(bi int) {
-		i0 := bi * bs
-		for j0 := 0; j0 <= i0; j0 += bs {
-			for i := i0; i < min(i0+bs, n); i++ {
-				for j := j0; j < min(j0+bs, i); j++ {
-					a[j*lda+i] = a[i*lda+j]
+// ProductSums adds sum_s x_s (A_s V^T x_s)^T over the images [lo, hi) of the curvature's
+// set, in flat order and without the 1/n of the mean, into acc (Params long): the
+// unnormalized product of the cross-entropy Hessian with v, to twice the working
+// precision. A_s is the packed coefficients the assembly uses, so the product is the
+// assembled matrix's up to the rounding of the assembly's sums. Chunks of images run on
+// GOMAXPROCS goroutines with private sums, added in chunk order.
+func (c *Curvature) ProductSums(v []float64, lo, hi int, acc DotAccumulator) {
+	if len(v) != Params || len(acc.Sum) != Params || lo < 0 || hi > c.Len() || lo > hi {
+		panic("hessian: ProductSums: bad vector, accumulator or image range")
+	}
+	d := c.idx.d
+	chunks := (hi - lo + chunkImages - 1) / chunkImages
+	parts := make([]DotAccumulator, chunks)
+	parallelFor(chunks, func(ci int) {
+		part := NewDotAccumulator(Params)
+		var u, t DotAccumulator
+		u, t = NewDotAccumulator(Classes), NewDotAccumulator(Classes)
+		for s := lo + ci*chunkImages; s < min(hi, lo+(ci+1)*chunkImages); s++ {
+			pix, val := d.Image(s)
+			clear(u.Sum)
+			clear(u.Comp)
+			for i, j := range pix { // u = V^T x_s
+				x := pixelValue[val[i]]
+				for k := range Classes {
+					u.addProduct(k, x, v[Classes*int(j)+k], 0)
+				}
+			}
+			clear(t.Sum)
+			clear(t.Comp)
+			a := c.coef[packedLen*s : packedLen*(s+1)]
+			for k := range Classes { // t = A_s u
+				for k2 := range Classes {
+					t.addProduct(k, a[packedIndex[k][k2]], u.Sum[k2], u.Comp[k2])
+				}
+			}
+			for i, j := range pix { // += x_s t^T
+				x := pixelValue[val[i]]
+				for k := range Classes {
+					part.addProduct(Classes*int(j)+k, x, t.Sum[k], t.Comp[k])
 				}
 			}
 		}
+		parts[ci] = part
 	})
+	for _, p := range parts {
+		acc.AddAt(0, p)
+	}
 }
 
-// symmetricResidual sets r = b - A x to twice the working precision, where A is the
-// symmetric n x n matrix with diagonal diag and its strict upper triangle in the upper
-// triangle of a (row-major, leading dimension lda). Row blocks run on GOMAXPROCS
-// goroutines with private sums, added in block order.
-func symmetricResidual(r, a []float64, n, lda int, diag, x, b []float64) {
-	const rowsPer = 256
-	blocks := (n + rowsPer - 1) / rowsPer
-	parts := make([]DotAccumulator, blocks)
-	parallelFor(blocks, func(bi int) {
-		acc := NewDotAccumulator(n)
-		for i := bi * rowsPer; i < min(n, (bi+1)*rowsPer); i++ {
-			acc.addProduct(i, diag[i], x[i])
-			row := a[i*lda+i+1 : i*lda+n]
-			for k, v := range row {
-				j := i + 1 + k
-				acc.addProduct(i, v, x[j])
-				acc.addProduct(j, v, x[i])
+// ScaleProductSums turns summed products over all n images of a set (ProductSums from
+// every shard, added) into (H + R + damping I) v, to twice the working precision: the
+// sums times the assembly's scale fl(1/n), plus R v and damping v with the coefficients
+// the assembly adds.
+func ScaleProductSums(sums DotAccumulator, n int, v []float64, eps, damping float64) DotAccumulator {
+	out := sums.scaled(1 / float64(n))
+	if eps != 0 {
+		rows := ltlRows()
+		for r := range Params {
+			j, k := r/Classes, r%Classes
+			for _, e := range rows[j] {
+				out.addProduct(r, 2*eps*e.v, v[Classes*int(e.col)+k], 0)
 			}
 		}
-		parts[bi] = acc
-	})
-	total := NewDotAccumulator(n)
-	for _, p := range parts {
-		total.AddAt(0, p)
 	}
-	total.ResidualTo(r, b)
+	if damping != 0 {
+		for r := range Params {
+			out.addProduct(r, damping, v[r], 0)
+		}
+	}
+	return out
 }
 
 // solveRefined sets x = A^{-1} b with one step of refinement, where the lower triangle of
-// a holds the Cholesky factor of A (CholeskyLower), its strict upper triangle A's strict
-// upper triangle, and diag A's diagonal.
-func solveRefined(a []float64, n, lda int, diag, b, x []float64) {
+// a holds the Cholesky factor of A (CholeskyLower) and product returns A v to twice the
+// working precision.
+func solveRefined(a []float64, n, lda int, product func(v []float64) DotAccumulator, b, x []float64) {
 	copy(x, b)
 	SolveCholesky(a, n, lda, x)
 	r := make([]float64, n)
-	symmetricResidual(r, a, n, lda, diag, x, b)
+	product(x).ResidualTo(r, b)
 	SolveCholesky(a, n, lda, r)
 	for i, c := range r {
 		x[i] += c

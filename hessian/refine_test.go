@@ -43,45 +43,104 @@ func illConditionedSPD(n int, cond float64, seed uint64) []float64 {
 	return a
 }
 
-// TestSymmetricResidualExact compares the compensated residual with one computed exactly
-// in big.Float arithmetic.
-func TestSymmetricResidualExact(t *testing.T) {
-	const n = 60
+// TestProductSumsExact compares the compensated product (H + R + damping I) v with one
+// computed exactly in big.Float arithmetic from the same curvature coefficients, and
+// with the product of the assembled matrix.
+func TestProductSumsExact(t *testing.T) {
+	train, _ := loadMNIST(t)
+	d := train.Slice(0, 40)
+	w := referenceRandomW(t)
+	c := NewCurvature(NewIndex(d), w)
 	rnd := rand.New(rand.NewPCG(4, 4))
-	a := illConditionedSPD(n, 1e8, 5)
-	x := make([]float64, n)
-	b := make([]float64, n)
-	for i := range x {
-		x[i] = rnd.NormFloat64()
+	v := make([]float64, Params)
+	for i := range v {
+		v[i] = rnd.NormFloat64()
 	}
-	// b = fl(A x): the residual b - A x is then pure rounding, the hardest case.
-	for i := range n {
-		for j := range n {
-			b[i] += a[i*n+j] * x[j]
+	const eps, damping = 0.001, 0.25
+	acc := NewDotAccumulator(Params)
+	// Two shards, as two workers would sum them.
+	c.ProductSums(v, 0, 17, acc)
+	c.ProductSums(v, 17, d.Len(), acc)
+	got := ScaleProductSums(acc, d.Len(), v, eps, damping)
+
+	// Exact: sum_s x_sj x_sj' a_s[k,k'] v[j',k'] with big.Float, times fl(1/n).
+	const prec = 1000
+	exact := make([]*big.Float, Params)
+	for i := range exact {
+		exact[i] = new(big.Float).SetPrec(prec)
+	}
+	bf := func(x float64) *big.Float { return new(big.Float).SetPrec(prec).SetFloat64(x) }
+	for s := range d.Len() { // exact arithmetic: u = V^T x_s, t = A_s u, += x_s t^T
+		x := d.Dense(s)
+		a := c.coef[packedLen*s:]
+		u := make([]*big.Float, Classes)
+		t := make([]*big.Float, Classes)
+		for k := range Classes {
+			u[k], t[k] = bf(0), bf(0)
+			for j := range Pixels {
+				p := bf(x[j])
+				u[k].Add(u[k], p.Mul(p, bf(v[Classes*j+k])))
+			}
+		}
+		for k := range Classes {
+			for k2 := range Classes {
+				p := bf(a[packedIndex[k][k2]])
+				t[k].Add(t[k], p.Mul(p, u[k2]))
+			}
+		}
+		for j := range Pixels {
+			for k := range Classes {
+				p := bf(x[j])
+				exact[Classes*j+k].Add(exact[Classes*j+k], p.Mul(p, t[k]))
+			}
 		}
 	}
-	diag := make([]float64, n)
-	for i := range diag {
-		diag[i] = a[i*n+i]
+	scale := bf(1 / float64(d.Len()))
+	rows := ltlRows()
+	for r := range Params {
+		exact[r].Mul(exact[r], scale)
+		j, k := r/Classes, r%Classes
+		for _, e := range rows[j] {
+			p := bf(2 * eps * e.v)
+			exact[r].Add(exact[r], p.Mul(p, bf(v[Classes*int(e.col)+k])))
+		}
+		p := bf(damping)
+		exact[r].Add(exact[r], p.Mul(p, bf(v[r])))
 	}
-	got := make([]float64, n)
-	symmetricResidual(got, a, n, n, diag, x, b)
-	for i := range n {
-		exact := new(big.Float).SetPrec(2000).SetFloat64(b[i])
-		for j := range n {
-			p := new(big.Float).SetPrec(2000).SetFloat64(a[i*n+j])
-			p.Mul(p, new(big.Float).SetFloat64(x[j]))
-			exact.Sub(exact, p)
+	h := make([]float64, Params*Params)
+	AssembleLower(h, c, eps, damping, nil)
+	MirrorLower(h, Params)
+	var worstExact, worstAssembled float64
+	for r := range Params {
+		want, _ := exact[r].Float64()
+		val := got.Sum[r] + got.Comp[r]
+		// Twice the working precision: the error is about u^2 of the sum of |terms|.
+		worstExact = max(worstExact, math.Abs(val-want)/(math.Abs(want)+1e-300))
+		var dense float64
+		for col := range Params {
+			dense += h[r*Params+col] * v[col]
 		}
-		want, _ := exact.Float64()
-		// Dot2's error bound is about u |r| + n^2 u^2 sum |a_ij x_j|.
-		var scale float64
-		for j := range n {
-			scale += math.Abs(a[i*n+j] * x[j])
+		worstAssembled = max(worstAssembled, math.Abs(dense-want))
+	}
+	t.Logf("compensated product vs exact: %.3g relative; assembled matrix's float product vs exact: %.3g", worstExact, worstAssembled)
+	if worstExact > 1e-15 {
+		t.Errorf("compensated product differs from the exact one by %.3g relative; want about u^2", worstExact)
+	}
+	if worstAssembled > 1e-12 {
+		t.Errorf("the assembled matrix's product differs from the exact one by %.3g: not the same matrix", worstAssembled)
+	}
+}
+
+// denseProduct returns v -> A v to twice the working precision for a dense n x n matrix.
+func denseProduct(a []float64, n int) func(v []float64) DotAccumulator {
+	return func(v []float64) DotAccumulator {
+		acc := NewDotAccumulator(n)
+		for i := range n {
+			for j := range n {
+				acc.addProduct(i, a[i*n+j], v[j], 0)
+			}
 		}
-		if d := math.Abs(got[i] - want); d > 2e-16*math.Abs(want)+float64(n*n)*1.3e-32*scale {
-			t.Errorf("r[%d] = %.17g; exact %.17g (difference %.3g)", i, got[i], want, d)
-		}
+		return acc
 	}
 }
 
@@ -96,10 +155,6 @@ func TestRefinementAgreesAcrossBlockings(t *testing.T) {
 	for i := range b {
 		b[i] = rnd.NormFloat64()
 	}
-	diag := make([]float64, n)
-	for i := range diag {
-		diag[i] = a[i*n+i]
-	}
 	solve := func(blocked, refine bool) []float64 {
 		f := append([]float64(nil), a...)
 		var err error
@@ -113,7 +168,7 @@ func TestRefinementAgreesAcrossBlockings(t *testing.T) {
 		}
 		x := make([]float64, n)
 		if refine {
-			solveRefined(f, n, n, diag, b, x)
+			solveRefined(f, n, n, denseProduct(a, n), b, x)
 		} else {
 			copy(x, b)
 			SolveCholesky(f, n, n, x)

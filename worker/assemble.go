@@ -86,7 +86,7 @@ func (s *Server) Assemble(ctx context.Context, req *pb.AssembleRequest) (*pb.Ass
 	}
 	j.step = req.GetStep()
 	j.state = pb.TileState_TILE_STATE_UNSPECIFIED // until the assembly completes
-	j.fact = nil
+	j.fact, j.curv = nil, nil
 	if j.tiles == nil {
 		j.allocTilesLocked()
 	}
@@ -107,7 +107,6 @@ func (s *Server) Assemble(ctx context.Context, req *pb.AssembleRequest) (*pb.Ass
 				t.data[d*t.n+d] += damping
 			}
 		}
-		copy(t.asm, t.data)
 		s.metrics.task("assemble", time.Since(t0).Seconds())
 	})
 	if err != nil {
@@ -115,10 +114,11 @@ func (s *Server) Assemble(ctx context.Context, req *pb.AssembleRequest) (*pb.Ass
 	}
 	var bytes uint64
 	for _, t := range tiles {
-		bytes += 8 * uint64(len(t.data)+len(t.asm))
+		bytes += 8 * uint64(len(t.data))
 	}
 	j.mu.Lock()
 	j.state = stateAssembled
+	j.curv = curv
 	j.fact = newFactorization(j, req.GetStep())
 	j.mu.Unlock()
 	secs := time.Since(start).Seconds()
@@ -136,10 +136,10 @@ func (j *job) allocTilesLocked() {
 	for i, ct := range owned {
 		r0, m := p.Span(ct.I)
 		c0, n := p.Span(ct.J)
-		t := &tile{t: ct, r0: r0, m: m, c0: c0, n: n, data: make([]float64, m*n), asm: make([]float64, m*n)}
+		t := &tile{t: ct, r0: r0, m: m, c0: c0, n: n, data: make([]float64, m*n)}
 		j.tiles[i] = t
 		j.byPos[ct] = t
-		bytes += 2 * 8 * m * n
+		bytes += 8 * m * n
 	}
 	j.s.metrics.tilesHeld.Add(float64(len(owned)))
 	j.s.metrics.tileBytes.Add(float64(bytes))

@@ -26,11 +26,14 @@ type jobSpec struct {
 	eps              float64
 	hash             [32]byte
 	images, nonzeros uint64
+	family           string // the training job; "" for none
+	generation       uint64 // within the family: a higher one supersedes
 }
 
 func (a jobSpec) equal(b jobSpec) bool {
 	return a.id == b.id && a.plan == b.plan && slices.Equal(a.peers, b.peers) && a.rank == b.rank &&
-		a.eps == b.eps && a.hash == b.hash && a.images == b.images && a.nonzeros == b.nonzeros
+		a.eps == b.eps && a.hash == b.hash && a.images == b.images && a.nonzeros == b.nonzeros &&
+		a.family == b.family && a.generation == b.generation
 }
 
 // parseJob checks a StartJob request. Errors are *clusterrpc.FieldError.
@@ -70,9 +73,13 @@ func parseJob(req *pb.StartJobRequest) (jobSpec, error) {
 	if req.GetNonzeros() > req.GetImages()*hessian.Pixels {
 		return bad("nonzeros", "%d, more than 784 per image", req.GetNonzeros())
 	}
+	if len(req.GetFamily()) > 128 {
+		return bad("family", "%d bytes, want at most 128", len(req.GetFamily()))
+	}
 	spec := jobSpec{
 		id: req.GetJobId(), plan: plan, peers: slices.Clone(p.GetWorkers()), rank: int(req.GetRank()),
 		eps: req.GetEps(), images: req.GetImages(), nonzeros: req.GetNonzeros(),
+		family: req.GetFamily(), generation: req.GetGeneration(),
 	}
 	copy(spec.hash[:], req.GetDataSha256())
 	return spec, nil
@@ -91,7 +98,6 @@ type tile struct {
 	t            clusterplan.Tile
 	r0, m, c0, n int
 	data         []float64 // the assembled block, then its factor
-	asm          []float64 // a copy of the assembled block, for residuals (MultiplyAssembled)
 }
 
 // job is the worker's state for one job. Its tiles are allocated at the first Assemble
@@ -111,10 +117,11 @@ type job struct {
 	// cancels a factorization in progress and waits for it to stop (lockForStep).
 	phase sync.RWMutex
 
-	mu    sync.Mutex // protects data, step, state, fact, tiles, byPos and red
+	mu    sync.Mutex // protects data, step, state, curv, fact, tiles, byPos and red
 	data  *dataEntry
 	step  uint64
-	state pb.TileState // of all tiles; UNSPECIFIED before the first Assemble completes
+	state pb.TileState       // of all tiles; UNSPECIFIED before the first Assemble completes
+	curv  *hessian.Curvature // of the step's weights: for HessianProduct
 	fact  *factorization
 	// stopFactor cancels the factorization in progress, if any.
 	stopFactor context.CancelFunc
@@ -177,9 +184,9 @@ func (j *job) end() {
 	var held, bytes int
 	for _, t := range j.tiles {
 		held++
-		bytes += 8 * (len(t.data) + len(t.asm))
+		bytes += 8 * len(t.data)
 	}
-	j.tiles, j.byPos, j.fact = nil, nil, nil
+	j.tiles, j.byPos, j.fact, j.curv = nil, nil, nil, nil
 	j.mu.Unlock()
 	j.s.metrics.tilesHeld.Sub(float64(held))
 	j.s.metrics.tileBytes.Sub(float64(bytes))
@@ -195,7 +202,7 @@ func (j *job) peer(r int) (pb.WorkerClient, error) {
 	c := j.conns[r]
 	if c == nil {
 		var err error
-		if c, err = clusterrpc.Dial(j.spec.peers[r], j.s.peerRPC); err != nil {
+		if c, err = clusterrpc.Dial(j.spec.peers[r], j.s.peerRPC, j.s.cfg.Credentials); err != nil {
 			return nil, fmt.Errorf("worker %s: %w", j.spec.peers[r], err)
 		}
 		j.conns[r] = c

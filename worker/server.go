@@ -46,6 +46,9 @@ type Config struct {
 	// GracePeriod is how long Serve waits, once its context is done, for calls in
 	// progress to finish before it closes their connections. 0 means 5 seconds.
 	GracePeriod time.Duration
+	// Credentials, when not nil, secure the worker: clients must present them (mutual TLS,
+	// the token), and the worker presents them to its peers.
+	Credentials *clusterrpc.Credentials
 }
 
 // Server is a worker: a gRPC server of the hessian.v1.Worker service and of the standard
@@ -67,9 +70,10 @@ type Server struct {
 	cancelBase context.CancelFunc
 	stopOnce   sync.Once
 
-	mu    sync.Mutex // protects jobs and cache
-	jobs  map[string]*job
-	cache dataCache
+	mu       sync.Mutex // protects jobs, families and cache
+	jobs     map[string]*job
+	families map[string]uint64 // the highest generation started of each job family
+	cache    dataCache
 }
 
 var _ pb.WorkerServer = (*Server)(nil)
@@ -100,24 +104,29 @@ func New(cfg Config) (*Server, error) {
 		reg = prometheus.NewRegistry()
 	}
 	s := &Server{
-		cfg:    cfg,
-		health: health.NewServer(),
-		reg:    reg,
-		jobs:   map[string]*job{},
-		cache:  dataCache{max: cfg.CacheEntries},
+		cfg:      cfg,
+		health:   health.NewServer(),
+		reg:      reg,
+		jobs:     map[string]*job{},
+		families: map[string]uint64{},
+		cache:    dataCache{max: cfg.CacheEntries},
 	}
 	s.log.Store(logger)
 	s.metrics = newMetrics(reg)
 	s.peerRPC = &clusterrpc.Counter{Observe: s.metrics.observeBytes}
 	s.rpc = &clusterrpc.Counter{Observe: s.metrics.observeBytes}
 	s.base, s.cancelBase = context.WithCancel(context.Background())
-	s.grpc = grpc.NewServer(clusterrpc.ServerOptions(s.rpc)...)
+	s.grpc = grpc.NewServer(clusterrpc.ServerOptions(s.rpc, cfg.Credentials)...)
 	pb.RegisterWorkerServer(s.grpc, s)
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	s.health.SetServingStatus(pb.Worker_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_NOT_SERVING)
 	return s, nil
 }
+
+// Health returns the worker's health service, to serve on another listener too (a
+// plaintext port for probes that cannot present the cluster's certificates).
+func (s *Server) Health() *health.Server { return s.health }
 
 // Registry returns the registry of the worker's metrics.
 func (s *Server) Registry() *prometheus.Registry { return s.reg }
@@ -220,6 +229,20 @@ func (s *Server) StartJob(ctx context.Context, req *pb.StartJobRequest) (*pb.Sta
 			return nil, status.Errorf(codes.AlreadyExists, "worker: job %q exists with other parameters", req.GetJobId())
 		}
 		return &pb.StartJobResponse{JobId: req.GetJobId(), Step: req.GetStep(), DataCached: j.hasData()}, nil
+	}
+	if spec.family != "" {
+		if g, ok := s.families[spec.family]; ok && spec.generation < g {
+			return nil, status.Errorf(codes.FailedPrecondition, "worker: job %q: generation %d of family %q is superseded by generation %d",
+				spec.id, spec.generation, spec.family, g)
+		}
+		s.families[spec.family] = spec.generation
+		for id, old := range s.jobs {
+			if old.spec.family == spec.family && old.spec.generation < spec.generation {
+				delete(s.jobs, id)
+				old.end()
+				old.log.Info("job superseded", "by", spec.id, "generation", spec.generation)
+			}
+		}
 	}
 	j := newJob(s, spec)
 	if e := s.cache.get(spec.hash); e != nil {

@@ -3,8 +3,10 @@ package worker
 import (
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"io"
 	"math"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +17,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/hessian-cluster/hess/hessian"
+	"github.com/hessian-cluster/hess/internal/clusterplan"
 	"github.com/hessian-cluster/hess/internal/clusterrpc"
 	pb "github.com/hessian-cluster/hess/proto/hessian/v1"
 )
@@ -28,7 +31,7 @@ func testWorker(t *testing.T) (*Server, pb.WorkerClient) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := clusterrpc.Dial(lb.Addrs[0], nil)
+	conn, err := clusterrpc.Dial(lb.Addrs[0], nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,7 +277,7 @@ func TestPushTileRefusesBadTiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer lb.Close()
-	conn, err := grpc.NewClient(lb.Addrs[1], clusterrpc.DialOptions(nil)...)
+	conn, err := grpc.NewClient(lb.Addrs[1], clusterrpc.DialOptions(nil, nil)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -317,4 +320,81 @@ func TestPushTileRefusesBadTiles(t *testing.T) {
 	wantStatus(t, "short tile", err, codes.InvalidArgument, "ended after 8 of")
 	err = push(nil, 1, 8)
 	wantStatus(t, "no header", err, codes.InvalidArgument, "header")
+}
+
+// TestGenerationSupersedes: StartJob of a later generation of a family ends the earlier
+// one, so its late calls find no job (NOT_FOUND); an earlier generation cannot start
+// after a later one.
+func TestGenerationSupersedes(t *testing.T) {
+	_, c := testWorker(t)
+	ctx := t.Context()
+	d := tinySet()
+	gen := func(id string, g uint64) *pb.StartJobRequest {
+		r := startJobRequest(id, d, "127.0.0.1:1")
+		r.Family, r.Generation = "fam", g
+		return r
+	}
+	if _, err := c.StartJob(ctx, gen("fam-g1", 1)); err != nil {
+		t.Fatal(err)
+	}
+	data, hdr := encode(d)
+	if err := upload(ctx, c, "fam-g1", d, hdr, data, 1000); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.StartJob(ctx, gen("fam-g2", 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !resp.GetDataCached() {
+		t.Error("generation 2 did not find the data of generation 1 in the cache")
+	}
+	w := make([]float64, hessian.Params)
+	_, err = c.Evaluate(ctx, &pb.EvaluateRequest{JobId: "fam-g1", Weights: w, End: 3})
+	wantStatus(t, "late call of generation 1", err, codes.NotFound, "fam-g1")
+	stream, err := c.PushTile(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream.Send(&pb.PushTileRequest{JobId: "fam-g1", Step: 1, Header: &pb.TileHeader{Rows: 1, Cols: 1}, Chunk: make([]byte, 8)})
+	_, err = stream.CloseAndRecv()
+	wantStatus(t, "late tile of generation 1", err, codes.NotFound, "fam-g1")
+	_, err = c.StartJob(ctx, gen("fam-g1b", 1))
+	wantStatus(t, "generation 1 after 2", err, codes.FailedPrecondition, "superseded by generation 2")
+	if _, err := c.Evaluate(ctx, &pb.EvaluateRequest{JobId: "fam-g2", Weights: w, End: 3}); err != nil {
+		t.Errorf("generation 2: %v", err)
+	}
+}
+
+// TestMetrics: after an assembly the worker's Prometheus endpoint shows the tiles it
+// holds, the bytes it moved and its tasks by kind.
+func TestMetrics(t *testing.T) {
+	s, c := testWorker(t)
+	ctx := t.Context()
+	d := tinySet()
+	if _, err := c.StartJob(ctx, startJobRequest("j", d, "127.0.0.1:1")); err != nil {
+		t.Fatal(err)
+	}
+	data, hdr := encode(d)
+	if err := upload(ctx, c, "j", d, hdr, data, 1000); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Assemble(ctx, &pb.AssembleRequest{JobId: "j", Step: 1, Weights: make([]float64, hessian.Params)}); err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	s.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body := rec.Body.String()
+	plan := clusterplan.Plan{N: hessian.Params, TileSize: 1024, Rows: 1, Cols: 1}
+	for _, want := range []string{
+		"hess_worker_tiles_held 36", // 8 x 8 tiles of 1024: 36 on or below the diagonal
+		fmt.Sprintf("hess_worker_tile_bytes %g", float64(plan.StoredBytes(0))),
+		`hess_worker_tasks_total{kind="assemble"} 36`, // one task per tile
+		`hess_worker_bytes_total{direction="received",method="/hessian.v1.Worker/UploadData"}`,
+		"hess_worker_jobs 1",
+		"go_memstats_heap_inuse_bytes",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
 }

@@ -2,9 +2,9 @@ package worker
 
 import (
 	"context"
-	"maps"
 	"math"
 	"slices"
+	"time"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
@@ -100,47 +100,38 @@ func (s *Server) TriangularStep(ctx context.Context, req *pb.TriangularStepReque
 	return resp, nil
 }
 
-// MultiplyAssembled returns the compensated products of the worker's assembled tiles
-// with a vector.
-func (s *Server) MultiplyAssembled(ctx context.Context, req *pb.MultiplyAssembledRequest) (*pb.MultiplyAssembledResponse, error) {
-	j, unlock, err := s.readTiles(req.GetJobId(), req.GetStep(), pb.TileState_TILE_STATE_UNSPECIFIED)
+// HessianProduct returns the compensated product of the step's cross-entropy Hessian
+// with a vector over a shard of the images, computed from the images (no tile is read).
+func (s *Server) HessianProduct(ctx context.Context, req *pb.HessianProductRequest) (*pb.HessianProductResponse, error) {
+	j, err := s.job(req.GetJobId())
 	if err != nil {
 		return nil, err
 	}
-	defer unlock()
-	p := j.spec.plan
-	x := req.GetVector()
-	if len(x) != p.N {
-		return nil, status.Errorf(codes.InvalidArgument, "worker: vector: %d values, want %d", len(x), p.N)
+	j.mu.Lock()
+	err = j.checkStepLocked(req.GetStep())
+	curv := j.curv
+	j.mu.Unlock()
+	if err != nil {
+		return nil, err
 	}
-	for i, v := range x {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return nil, status.Errorf(codes.InvalidArgument, "worker: vector: value %d is %v", i, v)
+	v := req.GetVector()
+	if len(v) != hessian.Params {
+		return nil, status.Errorf(codes.InvalidArgument, "worker: vector: %d values, want %d", len(v), hessian.Params)
+	}
+	for i, x := range v {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return nil, status.Errorf(codes.InvalidArgument, "worker: vector: value %d is %v", i, x)
 		}
 	}
-	acc := make(map[int]hessian.DotAccumulator)
-	block := func(b int) hessian.DotAccumulator {
-		a, ok := acc[b]
-		if !ok {
-			_, size := p.Span(b)
-			a = hessian.NewDotAccumulator(size)
-			acc[b] = a
-		}
-		return a
+	n := uint64(curv.Len())
+	if req.GetBegin() > req.GetEnd() || req.GetEnd() > n {
+		return nil, status.Errorf(codes.InvalidArgument, "worker: images [%d, %d) of a set of %d", req.GetBegin(), req.GetEnd(), n)
 	}
-	for _, t := range j.tiles {
-		if err := ctx.Err(); err != nil {
-			return nil, clusterrpc.StatusOf(err)
-		}
-		yr, yc := block(t.t.I), block(t.t.J)
-		hessian.TileProduct(t.asm, t.m, t.n, t.n, x[t.c0:t.c0+t.n], yr, x[t.r0:t.r0+t.m], yc, t.t.I == t.t.J)
-	}
-	resp := &pb.MultiplyAssembledResponse{JobId: j.spec.id, Step: req.GetStep()}
-	for _, b := range slices.Sorted(maps.Keys(acc)) {
-		resp.Blocks = append(resp.Blocks, &pb.BlockSums{Block: uint32(b), Sum: acc[b].Sum, Comp: acc[b].Comp})
-	}
-	s.metrics.tasks.WithLabelValues("multiply").Inc()
-	return resp, nil
+	start := time.Now()
+	acc := hessian.NewDotAccumulator(hessian.Params)
+	curv.ProductSums(v, int(req.GetBegin()), int(req.GetEnd()), acc)
+	s.metrics.task("product", time.Since(start).Seconds())
+	return &pb.HessianProductResponse{JobId: j.spec.id, Step: req.GetStep(), Images: req.GetEnd() - req.GetBegin(), Sum: acc.Sum, Comp: acc.Comp}, nil
 }
 
 // FetchTile streams one of the worker's tiles as it is now.

@@ -27,6 +27,7 @@ type clusterFlags struct {
 	StartupTimeout time.Duration
 	Metrics        string
 	InProcess      int
+	Security       securityFlags
 }
 
 // register adds the flags; defInProcess is the default of --in-process.
@@ -36,6 +37,7 @@ func (cf *clusterFlags) register(fs *flag.FlagSet, defInProcess int) {
 	fs.IntVar(&cf.TileSize, "tile-size", 0, "side of the matrix tiles on the workers (0: the coordinator chooses)")
 	fs.DurationVar(&cf.StartupTimeout, "startup-timeout", 2*time.Minute, "how long to wait for workers that are not serving yet")
 	fs.StringVar(&cf.Metrics, "metrics", "", "serve the coordinator's Prometheus metrics on this address (e.g. :9091)")
+	cf.Security.register(fs)
 	fs.IntVar(&cf.InProcess, "in-process", defInProcess, "without --workers: the number of workers started in this process on loopback ports (0: no gRPC, the single-process reference)")
 }
 
@@ -86,9 +88,15 @@ func newProblem(ctx context.Context, train *hessian.Dataset, eps float64, cf clu
 		}
 		stops = append(stops, closeMetrics)
 	}
+	creds, err := cf.Security.load()
+	if err != nil {
+		stop()
+		return nil, nil, err
+	}
 	var addrs []string
+	var discover func(context.Context) ([]string, error)
 	if cf.Workers == "" {
-		lb, err := worker.StartLoopback(cf.InProcess, worker.Config{Logger: logger.With("in_process", true)})
+		lb, err := worker.StartLoopback(cf.InProcess, worker.Config{Logger: logger.With("in_process", true), Credentials: creds})
 		if err != nil {
 			stop()
 			return nil, nil, err
@@ -104,10 +112,14 @@ func newProblem(ctx context.Context, train *hessian.Dataset, eps float64, cf clu
 			return nil, nil, err
 		}
 		logger.Info("workers", "workers", addrs)
+		// Before every step: whoever the name gives now (new workers, lost ones back).
+		discover = func(ctx context.Context) ([]string, error) {
+			return coordinator.Resolve(ctx, nil, cf.Workers, 0, 10*time.Second)
+		}
 	}
 	c, err := coordinator.New(ctx, coordinator.Config{
 		Workers: addrs, TileSize: cf.TileSize, Eps: eps, StartupTimeout: cf.StartupTimeout,
-		Logger: logger, Registry: reg, Progress: progress,
+		Logger: logger, Registry: reg, Progress: progress, Discover: discover, Credentials: creds,
 	}, train)
 	if err != nil {
 		stop()

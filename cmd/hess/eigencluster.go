@@ -77,33 +77,24 @@ func (a *analysisCluster) Close() error {
 	return errors.Join(errs...)
 }
 
-// assemble starts a job over d with penalty eps and assembles H(w) + R on the workers;
-// the caller closes the returned job.
-func (a *analysisCluster) assemble(ctx context.Context, d *hessian.Dataset, w []float64, eps float64, progress hessian.ProgressFunc) (*coordinator.Cluster, error) {
+// job starts a job over d with penalty eps on the workers; the caller closes it.
+func (a *analysisCluster) job(ctx context.Context, d *hessian.Dataset, eps float64, progress hessian.ProgressFunc) (*coordinator.Cluster, error) {
 	a.jobs++
 	var reg prometheus.Registerer
 	if a.reg != nil {
 		// Every job registers the coordinator's metrics again: a label keeps them apart.
 		reg = prometheus.WrapRegistererWith(prometheus.Labels{"analysis_job": strconv.Itoa(a.jobs)}, a.reg)
 	}
-	c, err := coordinator.New(ctx, coordinator.Config{
+	return coordinator.New(ctx, coordinator.Config{
 		Workers: a.addrs, TileSize: a.cf.TileSize, Eps: eps, StartupTimeout: a.cf.StartupTimeout,
 		Logger: a.logger, Registry: reg, Progress: progress,
 	}, d)
-	if err != nil {
-		return nil, err
-	}
-	if err := c.Assemble(ctx, w, 0); err != nil {
-		c.Close()
-		return nil, err
-	}
-	return c, nil
 }
 
 // eigenvalues is the distributed eigensolver: assembly and tridiagonal reduction on the
-// workers, one job per call.
+// workers (coordinator.Cluster.Eigenvalues), one job per call.
 func (a *analysisCluster) eigenvalues(ctx context.Context, d *hessian.Dataset, w []float64, eps float64, progress hessian.ProgressFunc) (eigs []float64, err error) {
-	c, err := a.assemble(ctx, d, w, eps, progress)
+	c, err := a.job(ctx, d, eps, progress)
 	if err != nil {
 		return nil, err
 	}
@@ -112,13 +103,13 @@ func (a *analysisCluster) eigenvalues(ctx context.Context, d *hessian.Dataset, w
 			err = cerr
 		}
 	}()
-	return c.Eigenvalues(ctx, progress)
+	return c.Eigenvalues(ctx, w, 0, progress)
 }
 
 // spyCounts returns the non-zero counts of the cells of H(w) + R over d, counted on the
 // workers (coordinator.Cluster.SpyCounts).
 func (a *analysisCluster) spyCounts(ctx context.Context, d *hessian.Dataset, w []float64, eps float64, cell int, progress hessian.ProgressFunc) (counts []float64, err error) {
-	c, err := a.assemble(ctx, d, w, eps, progress)
+	c, err := a.job(ctx, d, eps, progress)
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +118,7 @@ func (a *analysisCluster) spyCounts(ctx context.Context, d *hessian.Dataset, w [
 			err = cerr
 		}
 	}()
-	return c.SpyCounts(ctx, cell)
+	return c.SpyCounts(ctx, w, 0, cell)
 }
 
 // workersNote describes where the eigenvalues are computed, for headings.

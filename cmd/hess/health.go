@@ -9,9 +9,10 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
+
+	"github.com/hessian-cluster/hess/internal/clusterrpc"
 )
 
 func init() {
@@ -28,14 +29,20 @@ func runHealth(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		service = fs.String("service", "", `service name to ask about ("": the whole server)`)
 		timeout = fs.Duration("timeout", 3*time.Second, "deadline of the check, connection included")
 		quiet   = fs.Bool("quiet", false, "print nothing when the worker serves")
+		sec     securityFlags
 	)
+	sec.register(fs)
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	creds, err := sec.load()
+	if err != nil {
 		return err
 	}
 	if !(*timeout > 0) {
 		return fmt.Errorf("--timeout %v: want > 0", *timeout)
 	}
-	st, err := checkHealth(ctx, *addr, *service, *timeout)
+	st, err := checkHealth(ctx, *addr, *service, *timeout, creds)
 	if err != nil {
 		return err
 	}
@@ -47,11 +54,11 @@ func runHealth(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 // checkHealth calls the health service at addr once, under timeout, and returns an error
 // naming addr unless the answer is SERVING.
-func checkHealth(ctx context.Context, addr, service string, timeout time.Duration) (healthpb.HealthCheckResponse_ServingStatus, error) {
+func checkHealth(ctx context.Context, addr, service string, timeout time.Duration, creds *clusterrpc.Credentials) (healthpb.HealthCheckResponse_ServingStatus, error) {
 	if addr == "" {
 		return 0, errors.New("health: --addr is empty; want host:port")
 	}
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := clusterrpc.Dial(addr, nil, creds)
 	if err != nil {
 		return 0, fmt.Errorf("health: %s: %w", addr, err)
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -46,6 +45,7 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		tol     = fs.Float64("tol", 1e-9, "stop when the gradient norm is below this")
 		out     = fs.String("out", "", "folder for weights.npy, the checkpoint after each step, and PNGs of the training curve and weights")
 		resume  = fs.String("resume", "", "continue from the checkpoint in this folder (its settings are kept)")
+		cont    = fs.Bool("continue", false, "with --out: continue from the checkpoint in --out if there is one, else start afresh (for jobs that are restarted)")
 		jsonOut = fs.Bool("json", false, "print one JSON object per step instead of a table")
 		level   = fs.String("log-level", "info", "log level: debug, info, warn, error")
 	)
@@ -72,6 +72,14 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	w := make([]float64, hessian.Params)
 	var ck checkpoint
+	if *cont {
+		if *out == "" || *resume != "" {
+			return fmt.Errorf("--continue needs --out and no --resume")
+		}
+		if _, err := os.Stat(filepath.Join(*out, checkpointFile)); err == nil {
+			*resume = *out
+		}
+	}
 	if *resume != "" {
 		if ck, err = readCheckpoint(*resume); err != nil {
 			return err
@@ -108,7 +116,11 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	defer closeProb()
+	defer func() {
+		if err := closeProb(); err != nil {
+			logger.Warn("ending the job on the workers", "err", err)
+		}
+	}()
 
 	ck = checkpoint{Version: 1, Eps: *eps, Damping: *damping, Batch: df.batch, Seed: df.seed, Data: df.dir, Records: ck.Records}
 	if !*jsonOut {
@@ -143,8 +155,11 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		},
 	})
 	if err != nil {
-		if *out != "" && errors.Is(err, context.Canceled) {
-			logger.Info("stopped; continue with --resume", "dir", *out, "next_step", ck.NextStep)
+		if ctx.Err() != nil { // SIGINT or SIGTERM: the last completed step is checkpointed
+			if *out == "" {
+				return fmt.Errorf("train: interrupted at step %d (no --out, so nothing to resume from)", ck.NextStep)
+			}
+			return fmt.Errorf("train: interrupted; continue with: hess train --resume %s (from step %d)", *out, ck.NextStep)
 		}
 		return err
 	}

@@ -75,7 +75,8 @@ func TestTrainJSONCheckpointResume(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "--eps differs from the checkpoint") {
 		t.Errorf("resume with another --eps: %v; want it refused", err)
 	}
-	out2, _, err := runHess(t, "train", "--resume", part, "--steps", "2", "--json", "--in-process", "3")
+	// --continue with --out resumes when the checkpoint is there (a restarted job).
+	out2, _, err := runHess(t, "train", "--out", part, "--continue", "--steps", "2", "--json", "--in-process", "3")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,6 +138,7 @@ func TestTrainFlagErrors(t *testing.T) {
 		{[]string{"--in-process", "-1", "--batch", "5"}, "--in-process"},
 		{[]string{"--workers", "nohost", "--batch", "5"}, "want host:port"},
 		{[]string{"--resume", "/nonexistent"}, "--resume"},
+		{[]string{"--continue"}, "--continue needs --out"},
 		{[]string{"stray"}, "unexpected argument"},
 	} {
 		_, _, err := runHess(t, append([]string{"train"}, tc.args...)...)

@@ -78,33 +78,34 @@ var (
 )
 
 // ServerOptions returns the options of a worker's gRPC server: message limits, keepalive,
-// and h (nil: none) to count bytes.
-func ServerOptions(h stats.Handler) []grpc.ServerOption {
+// the credentials (nil: plaintext, no token), and h (nil: none) to count bytes.
+func ServerOptions(h stats.Handler, creds *Credentials) []grpc.ServerOption {
 	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(MaxMessageBytes),
 		grpc.MaxSendMsgSize(MaxMessageBytes),
 		grpc.KeepaliveParams(ServerParameters),
 		grpc.KeepaliveEnforcementPolicy(ServerEnforcement),
 	}
+	opts = append(opts, creds.serverOptions()...)
 	if h != nil {
 		opts = append(opts, grpc.StatsHandler(h))
 	}
 	return opts
 }
 
-// DialOptions returns the options of a connection to a worker: plaintext (mTLS comes
-// with the fault-tolerance work), message limits on every call, keepalive, the short
-// connect backoff, and h (nil: none) to count bytes.
-func DialOptions(h stats.Handler) []grpc.DialOption {
-	opts := []grpc.DialOption{
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+// DialOptions returns the options of a connection to a worker: the credentials (nil:
+// plaintext, no token), message limits on every call, keepalive, the short connect
+// backoff, and h (nil: none) to count bytes.
+func DialOptions(h stats.Handler, creds *Credentials) []grpc.DialOption {
+	opts := creds.dialOptions()
+	opts = append(opts,
 		grpc.WithDefaultCallOptions(
 			grpc.MaxCallRecvMsgSize(MaxMessageBytes),
 			grpc.MaxCallSendMsgSize(MaxMessageBytes),
 		),
 		grpc.WithKeepaliveParams(ClientKeepalive),
 		grpc.WithConnectParams(grpc.ConnectParams{Backoff: ConnectBackoff, MinConnectTimeout: 5 * time.Second}),
-	}
+	)
 	if h != nil {
 		opts = append(opts, grpc.WithStatsHandler(h))
 	}
@@ -112,6 +113,9 @@ func DialOptions(h stats.Handler) []grpc.DialOption {
 }
 
 // Dial returns a client connection to the worker at addr (host:port); it connects lazily.
-func Dial(addr string, h stats.Handler) (*grpc.ClientConn, error) {
-	return grpc.NewClient(addr, DialOptions(h)...)
+func Dial(addr string, h stats.Handler, creds *Credentials) (*grpc.ClientConn, error) {
+	return grpc.NewClient(addr, DialOptions(h, creds)...)
 }
+
+// insecureCreds is plaintext transport, for clusters without TLS.
+var insecureCreds = insecure.NewCredentials()

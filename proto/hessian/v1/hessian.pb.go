@@ -12,8 +12,13 @@
 // Conventions that hold for every RPC:
 //   - Every request carries the job id and the step. The step is the coordinator's count of
 //     Hessians assembled in the job (the Newton step); a request for another step than the
-//     worker's current one is refused with FAILED_PRECONDITION (a later version adds a lease
-//     token beside them, to refuse late answers from workers given up for dead).
+//     worker's current one is refused with FAILED_PRECONDITION. Every response repeats the
+//     job id and the step, and the coordinator refuses an answer that does not match.
+//   - Generations (the lease): when a worker is lost, the coordinator starts the job again
+//     on the survivors under a new job id of the same family and a higher generation.
+//     StartJob of generation g ends every job of its family with a lower generation on that
+//     worker, so late calls of a superseded generation (tiles pushed by a worker given up
+//     for dead, a retried call) find no job and are refused with NOT_FOUND.
 //   - Size limits: no message exceeds 4 MiB in either direction (both ends set
 //     MaxRecvMsgSize/MaxSendMsgSize to that). Anything larger (the training set, a tile of
 //     up to 1024 x 1024 doubles) is streamed in chunks of at most 1 MiB. Vectors (weights,
@@ -197,6 +202,8 @@ type StartJobRequest struct {
 	DataSha256    []byte                 `protobuf:"bytes,6,opt,name=data_sha256,json=dataSha256,proto3" json:"data_sha256,omitempty"` // SHA-256 of the training set's encoding (DataHeader), 32 bytes
 	Images        uint64                 `protobuf:"varint,7,opt,name=images,proto3" json:"images,omitempty"`                          // images in the training set
 	Nonzeros      uint64                 `protobuf:"varint,8,opt,name=nonzeros,proto3" json:"nonzeros,omitempty"`                      // non-zero pixels in the training set
+	Family        string                 `protobuf:"bytes,9,opt,name=family,proto3" json:"family,omitempty"`                           // the training job the id belongs to (empty: none)
+	Generation    uint64                 `protobuf:"varint,10,opt,name=generation,proto3" json:"generation,omitempty"`                 // the job's generation within its family (see the conventions)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -283,6 +290,20 @@ func (x *StartJobRequest) GetImages() uint64 {
 func (x *StartJobRequest) GetNonzeros() uint64 {
 	if x != nil {
 		return x.Nonzeros
+	}
+	return 0
+}
+
+func (x *StartJobRequest) GetFamily() string {
+	if x != nil {
+		return x.Family
+	}
+	return ""
+}
+
+func (x *StartJobRequest) GetGeneration() uint64 {
+	if x != nil {
+		return x.Generation
 	}
 	return 0
 }
@@ -1428,29 +1449,31 @@ func (x *Contribution) GetValues() []float64 {
 	return nil
 }
 
-type MultiplyAssembledRequest struct {
+type HessianProductRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	JobId         string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
 	Step          uint64                 `protobuf:"varint,2,opt,name=step,proto3" json:"step,omitempty"`
-	Vector        []float64              `protobuf:"fixed64,3,rep,packed,name=vector,proto3" json:"vector,omitempty"` // x, 7840 values
+	Vector        []float64              `protobuf:"fixed64,3,rep,packed,name=vector,proto3" json:"vector,omitempty"` // v, 7840 values
+	Begin         uint64                 `protobuf:"varint,4,opt,name=begin,proto3" json:"begin,omitempty"`           // first image of the shard
+	End           uint64                 `protobuf:"varint,5,opt,name=end,proto3" json:"end,omitempty"`               // one past its last image
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *MultiplyAssembledRequest) Reset() {
-	*x = MultiplyAssembledRequest{}
+func (x *HessianProductRequest) Reset() {
+	*x = HessianProductRequest{}
 	mi := &file_hessian_v1_hessian_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *MultiplyAssembledRequest) String() string {
+func (x *HessianProductRequest) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*MultiplyAssembledRequest) ProtoMessage() {}
+func (*HessianProductRequest) ProtoMessage() {}
 
-func (x *MultiplyAssembledRequest) ProtoReflect() protoreflect.Message {
+func (x *HessianProductRequest) ProtoReflect() protoreflect.Message {
 	mi := &file_hessian_v1_hessian_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -1462,55 +1485,71 @@ func (x *MultiplyAssembledRequest) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use MultiplyAssembledRequest.ProtoReflect.Descriptor instead.
-func (*MultiplyAssembledRequest) Descriptor() ([]byte, []int) {
+// Deprecated: Use HessianProductRequest.ProtoReflect.Descriptor instead.
+func (*HessianProductRequest) Descriptor() ([]byte, []int) {
 	return file_hessian_v1_hessian_proto_rawDescGZIP(), []int{18}
 }
 
-func (x *MultiplyAssembledRequest) GetJobId() string {
+func (x *HessianProductRequest) GetJobId() string {
 	if x != nil {
 		return x.JobId
 	}
 	return ""
 }
 
-func (x *MultiplyAssembledRequest) GetStep() uint64 {
+func (x *HessianProductRequest) GetStep() uint64 {
 	if x != nil {
 		return x.Step
 	}
 	return 0
 }
 
-func (x *MultiplyAssembledRequest) GetVector() []float64 {
+func (x *HessianProductRequest) GetVector() []float64 {
 	if x != nil {
 		return x.Vector
 	}
 	return nil
 }
 
-type MultiplyAssembledResponse struct {
+func (x *HessianProductRequest) GetBegin() uint64 {
+	if x != nil {
+		return x.Begin
+	}
+	return 0
+}
+
+func (x *HessianProductRequest) GetEnd() uint64 {
+	if x != nil {
+		return x.End
+	}
+	return 0
+}
+
+type HessianProductResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	JobId         string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
 	Step          uint64                 `protobuf:"varint,2,opt,name=step,proto3" json:"step,omitempty"`
-	Blocks        []*BlockSums           `protobuf:"bytes,3,rep,name=blocks,proto3" json:"blocks,omitempty"` // the blocks this worker's tiles touch, increasing
+	Images        uint64                 `protobuf:"varint,3,opt,name=images,proto3" json:"images,omitempty"`     // end - begin
+	Sum           []float64              `protobuf:"fixed64,4,rep,packed,name=sum,proto3" json:"sum,omitempty"`   // 7840 values
+	Comp          []float64              `protobuf:"fixed64,5,rep,packed,name=comp,proto3" json:"comp,omitempty"` // their compensation: the product is sum + comp
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *MultiplyAssembledResponse) Reset() {
-	*x = MultiplyAssembledResponse{}
+func (x *HessianProductResponse) Reset() {
+	*x = HessianProductResponse{}
 	mi := &file_hessian_v1_hessian_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *MultiplyAssembledResponse) String() string {
+func (x *HessianProductResponse) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*MultiplyAssembledResponse) ProtoMessage() {}
+func (*HessianProductResponse) ProtoMessage() {}
 
-func (x *MultiplyAssembledResponse) ProtoReflect() protoreflect.Message {
+func (x *HessianProductResponse) ProtoReflect() protoreflect.Message {
 	mi := &file_hessian_v1_hessian_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -1522,88 +1561,40 @@ func (x *MultiplyAssembledResponse) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use MultiplyAssembledResponse.ProtoReflect.Descriptor instead.
-func (*MultiplyAssembledResponse) Descriptor() ([]byte, []int) {
+// Deprecated: Use HessianProductResponse.ProtoReflect.Descriptor instead.
+func (*HessianProductResponse) Descriptor() ([]byte, []int) {
 	return file_hessian_v1_hessian_proto_rawDescGZIP(), []int{19}
 }
 
-func (x *MultiplyAssembledResponse) GetJobId() string {
+func (x *HessianProductResponse) GetJobId() string {
 	if x != nil {
 		return x.JobId
 	}
 	return ""
 }
 
-func (x *MultiplyAssembledResponse) GetStep() uint64 {
+func (x *HessianProductResponse) GetStep() uint64 {
 	if x != nil {
 		return x.Step
 	}
 	return 0
 }
 
-func (x *MultiplyAssembledResponse) GetBlocks() []*BlockSums {
+func (x *HessianProductResponse) GetImages() uint64 {
 	if x != nil {
-		return x.Blocks
-	}
-	return nil
-}
-
-// BlockSums is a block of a vector kept to twice the working precision: value i is
-// sum[i] + comp[i].
-type BlockSums struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Block         uint32                 `protobuf:"varint,1,opt,name=block,proto3" json:"block,omitempty"`
-	Sum           []float64              `protobuf:"fixed64,2,rep,packed,name=sum,proto3" json:"sum,omitempty"`
-	Comp          []float64              `protobuf:"fixed64,3,rep,packed,name=comp,proto3" json:"comp,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *BlockSums) Reset() {
-	*x = BlockSums{}
-	mi := &file_hessian_v1_hessian_proto_msgTypes[20]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *BlockSums) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*BlockSums) ProtoMessage() {}
-
-func (x *BlockSums) ProtoReflect() protoreflect.Message {
-	mi := &file_hessian_v1_hessian_proto_msgTypes[20]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use BlockSums.ProtoReflect.Descriptor instead.
-func (*BlockSums) Descriptor() ([]byte, []int) {
-	return file_hessian_v1_hessian_proto_rawDescGZIP(), []int{20}
-}
-
-func (x *BlockSums) GetBlock() uint32 {
-	if x != nil {
-		return x.Block
+		return x.Images
 	}
 	return 0
 }
 
-func (x *BlockSums) GetSum() []float64 {
+func (x *HessianProductResponse) GetSum() []float64 {
 	if x != nil {
 		return x.Sum
 	}
 	return nil
 }
 
-func (x *BlockSums) GetComp() []float64 {
+func (x *HessianProductResponse) GetComp() []float64 {
 	if x != nil {
 		return x.Comp
 	}
@@ -1622,7 +1613,7 @@ type FetchTileRequest struct {
 
 func (x *FetchTileRequest) Reset() {
 	*x = FetchTileRequest{}
-	mi := &file_hessian_v1_hessian_proto_msgTypes[21]
+	mi := &file_hessian_v1_hessian_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1634,7 +1625,7 @@ func (x *FetchTileRequest) String() string {
 func (*FetchTileRequest) ProtoMessage() {}
 
 func (x *FetchTileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hessian_v1_hessian_proto_msgTypes[21]
+	mi := &file_hessian_v1_hessian_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1647,7 +1638,7 @@ func (x *FetchTileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchTileRequest.ProtoReflect.Descriptor instead.
 func (*FetchTileRequest) Descriptor() ([]byte, []int) {
-	return file_hessian_v1_hessian_proto_rawDescGZIP(), []int{21}
+	return file_hessian_v1_hessian_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *FetchTileRequest) GetJobId() string {
@@ -1689,7 +1680,7 @@ type FetchTileResponse struct {
 
 func (x *FetchTileResponse) Reset() {
 	*x = FetchTileResponse{}
-	mi := &file_hessian_v1_hessian_proto_msgTypes[22]
+	mi := &file_hessian_v1_hessian_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1701,7 +1692,7 @@ func (x *FetchTileResponse) String() string {
 func (*FetchTileResponse) ProtoMessage() {}
 
 func (x *FetchTileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hessian_v1_hessian_proto_msgTypes[22]
+	mi := &file_hessian_v1_hessian_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1714,7 +1705,7 @@ func (x *FetchTileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchTileResponse.ProtoReflect.Descriptor instead.
 func (*FetchTileResponse) Descriptor() ([]byte, []int) {
-	return file_hessian_v1_hessian_proto_rawDescGZIP(), []int{22}
+	return file_hessian_v1_hessian_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *FetchTileResponse) GetHeader() *TileHeader {
@@ -1748,7 +1739,7 @@ type EndJobRequest struct {
 
 func (x *EndJobRequest) Reset() {
 	*x = EndJobRequest{}
-	mi := &file_hessian_v1_hessian_proto_msgTypes[23]
+	mi := &file_hessian_v1_hessian_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1760,7 +1751,7 @@ func (x *EndJobRequest) String() string {
 func (*EndJobRequest) ProtoMessage() {}
 
 func (x *EndJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hessian_v1_hessian_proto_msgTypes[23]
+	mi := &file_hessian_v1_hessian_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1773,7 +1764,7 @@ func (x *EndJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndJobRequest.ProtoReflect.Descriptor instead.
 func (*EndJobRequest) Descriptor() ([]byte, []int) {
-	return file_hessian_v1_hessian_proto_rawDescGZIP(), []int{23}
+	return file_hessian_v1_hessian_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *EndJobRequest) GetJobId() string {
@@ -1800,7 +1791,7 @@ type EndJobResponse struct {
 
 func (x *EndJobResponse) Reset() {
 	*x = EndJobResponse{}
-	mi := &file_hessian_v1_hessian_proto_msgTypes[24]
+	mi := &file_hessian_v1_hessian_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1812,7 +1803,7 @@ func (x *EndJobResponse) String() string {
 func (*EndJobResponse) ProtoMessage() {}
 
 func (x *EndJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hessian_v1_hessian_proto_msgTypes[24]
+	mi := &file_hessian_v1_hessian_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1825,7 +1816,7 @@ func (x *EndJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndJobResponse.ProtoReflect.Descriptor instead.
 func (*EndJobResponse) Descriptor() ([]byte, []int) {
-	return file_hessian_v1_hessian_proto_rawDescGZIP(), []int{24}
+	return file_hessian_v1_hessian_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *EndJobResponse) GetJobId() string {
@@ -1856,7 +1847,7 @@ type NotPositiveDefinite struct {
 
 func (x *NotPositiveDefinite) Reset() {
 	*x = NotPositiveDefinite{}
-	mi := &file_hessian_v1_hessian_proto_msgTypes[25]
+	mi := &file_hessian_v1_hessian_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1868,7 +1859,7 @@ func (x *NotPositiveDefinite) String() string {
 func (*NotPositiveDefinite) ProtoMessage() {}
 
 func (x *NotPositiveDefinite) ProtoReflect() protoreflect.Message {
-	mi := &file_hessian_v1_hessian_proto_msgTypes[25]
+	mi := &file_hessian_v1_hessian_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1881,7 +1872,7 @@ func (x *NotPositiveDefinite) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotPositiveDefinite.ProtoReflect.Descriptor instead.
 func (*NotPositiveDefinite) Descriptor() ([]byte, []int) {
-	return file_hessian_v1_hessian_proto_rawDescGZIP(), []int{25}
+	return file_hessian_v1_hessian_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *NotPositiveDefinite) GetColumn() uint64 {
@@ -1922,7 +1913,7 @@ type ReduceStartRequest struct {
 
 func (x *ReduceStartRequest) Reset() {
 	*x = ReduceStartRequest{}
-	mi := &file_hessian_v1_hessian_proto_msgTypes[26]
+	mi := &file_hessian_v1_hessian_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1934,7 +1925,7 @@ func (x *ReduceStartRequest) String() string {
 func (*ReduceStartRequest) ProtoMessage() {}
 
 func (x *ReduceStartRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hessian_v1_hessian_proto_msgTypes[26]
+	mi := &file_hessian_v1_hessian_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1947,7 +1938,7 @@ func (x *ReduceStartRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReduceStartRequest.ProtoReflect.Descriptor instead.
 func (*ReduceStartRequest) Descriptor() ([]byte, []int) {
-	return file_hessian_v1_hessian_proto_rawDescGZIP(), []int{26}
+	return file_hessian_v1_hessian_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ReduceStartRequest) GetJobId() string {
@@ -1981,7 +1972,7 @@ type ReduceStartResponse struct {
 
 func (x *ReduceStartResponse) Reset() {
 	*x = ReduceStartResponse{}
-	mi := &file_hessian_v1_hessian_proto_msgTypes[27]
+	mi := &file_hessian_v1_hessian_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1993,7 +1984,7 @@ func (x *ReduceStartResponse) String() string {
 func (*ReduceStartResponse) ProtoMessage() {}
 
 func (x *ReduceStartResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hessian_v1_hessian_proto_msgTypes[27]
+	mi := &file_hessian_v1_hessian_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2006,7 +1997,7 @@ func (x *ReduceStartResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReduceStartResponse.ProtoReflect.Descriptor instead.
 func (*ReduceStartResponse) Descriptor() ([]byte, []int) {
-	return file_hessian_v1_hessian_proto_rawDescGZIP(), []int{27}
+	return file_hessian_v1_hessian_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ReduceStartResponse) GetJobId() string {
@@ -2056,7 +2047,7 @@ type FetchPanelRequest struct {
 
 func (x *FetchPanelRequest) Reset() {
 	*x = FetchPanelRequest{}
-	mi := &file_hessian_v1_hessian_proto_msgTypes[28]
+	mi := &file_hessian_v1_hessian_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2068,7 +2059,7 @@ func (x *FetchPanelRequest) String() string {
 func (*FetchPanelRequest) ProtoMessage() {}
 
 func (x *FetchPanelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hessian_v1_hessian_proto_msgTypes[28]
+	mi := &file_hessian_v1_hessian_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2081,7 +2072,7 @@ func (x *FetchPanelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchPanelRequest.ProtoReflect.Descriptor instead.
 func (*FetchPanelRequest) Descriptor() ([]byte, []int) {
-	return file_hessian_v1_hessian_proto_rawDescGZIP(), []int{28}
+	return file_hessian_v1_hessian_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *FetchPanelRequest) GetJobId() string {
@@ -2123,7 +2114,7 @@ type FetchPanelResponse struct {
 
 func (x *FetchPanelResponse) Reset() {
 	*x = FetchPanelResponse{}
-	mi := &file_hessian_v1_hessian_proto_msgTypes[29]
+	mi := &file_hessian_v1_hessian_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2135,7 +2126,7 @@ func (x *FetchPanelResponse) String() string {
 func (*FetchPanelResponse) ProtoMessage() {}
 
 func (x *FetchPanelResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hessian_v1_hessian_proto_msgTypes[29]
+	mi := &file_hessian_v1_hessian_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2148,7 +2139,7 @@ func (x *FetchPanelResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchPanelResponse.ProtoReflect.Descriptor instead.
 func (*FetchPanelResponse) Descriptor() ([]byte, []int) {
-	return file_hessian_v1_hessian_proto_rawDescGZIP(), []int{29}
+	return file_hessian_v1_hessian_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *FetchPanelResponse) GetJobId() string {
@@ -2188,7 +2179,7 @@ type PanelBlock struct {
 
 func (x *PanelBlock) Reset() {
 	*x = PanelBlock{}
-	mi := &file_hessian_v1_hessian_proto_msgTypes[30]
+	mi := &file_hessian_v1_hessian_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2200,7 +2191,7 @@ func (x *PanelBlock) String() string {
 func (*PanelBlock) ProtoMessage() {}
 
 func (x *PanelBlock) ProtoReflect() protoreflect.Message {
-	mi := &file_hessian_v1_hessian_proto_msgTypes[30]
+	mi := &file_hessian_v1_hessian_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2213,7 +2204,7 @@ func (x *PanelBlock) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PanelBlock.ProtoReflect.Descriptor instead.
 func (*PanelBlock) Descriptor() ([]byte, []int) {
-	return file_hessian_v1_hessian_proto_rawDescGZIP(), []int{30}
+	return file_hessian_v1_hessian_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *PanelBlock) GetRow() uint32 {
@@ -2265,7 +2256,7 @@ type ReduceColumnRequest struct {
 
 func (x *ReduceColumnRequest) Reset() {
 	*x = ReduceColumnRequest{}
-	mi := &file_hessian_v1_hessian_proto_msgTypes[31]
+	mi := &file_hessian_v1_hessian_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2277,7 +2268,7 @@ func (x *ReduceColumnRequest) String() string {
 func (*ReduceColumnRequest) ProtoMessage() {}
 
 func (x *ReduceColumnRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hessian_v1_hessian_proto_msgTypes[31]
+	mi := &file_hessian_v1_hessian_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2290,7 +2281,7 @@ func (x *ReduceColumnRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReduceColumnRequest.ProtoReflect.Descriptor instead.
 func (*ReduceColumnRequest) Descriptor() ([]byte, []int) {
-	return file_hessian_v1_hessian_proto_rawDescGZIP(), []int{31}
+	return file_hessian_v1_hessian_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ReduceColumnRequest) GetJobId() string {
@@ -2346,7 +2337,7 @@ type ReduceColumnResponse struct {
 
 func (x *ReduceColumnResponse) Reset() {
 	*x = ReduceColumnResponse{}
-	mi := &file_hessian_v1_hessian_proto_msgTypes[32]
+	mi := &file_hessian_v1_hessian_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2358,7 +2349,7 @@ func (x *ReduceColumnResponse) String() string {
 func (*ReduceColumnResponse) ProtoMessage() {}
 
 func (x *ReduceColumnResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hessian_v1_hessian_proto_msgTypes[32]
+	mi := &file_hessian_v1_hessian_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2371,7 +2362,7 @@ func (x *ReduceColumnResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReduceColumnResponse.ProtoReflect.Descriptor instead.
 func (*ReduceColumnResponse) Descriptor() ([]byte, []int) {
-	return file_hessian_v1_hessian_proto_rawDescGZIP(), []int{32}
+	return file_hessian_v1_hessian_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ReduceColumnResponse) GetJobId() string {
@@ -2409,7 +2400,7 @@ type BlockProduct struct {
 
 func (x *BlockProduct) Reset() {
 	*x = BlockProduct{}
-	mi := &file_hessian_v1_hessian_proto_msgTypes[33]
+	mi := &file_hessian_v1_hessian_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2421,7 +2412,7 @@ func (x *BlockProduct) String() string {
 func (*BlockProduct) ProtoMessage() {}
 
 func (x *BlockProduct) ProtoReflect() protoreflect.Message {
-	mi := &file_hessian_v1_hessian_proto_msgTypes[33]
+	mi := &file_hessian_v1_hessian_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2434,7 +2425,7 @@ func (x *BlockProduct) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlockProduct.ProtoReflect.Descriptor instead.
 func (*BlockProduct) Descriptor() ([]byte, []int) {
-	return file_hessian_v1_hessian_proto_rawDescGZIP(), []int{33}
+	return file_hessian_v1_hessian_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *BlockProduct) GetBlock() uint32 {
@@ -2471,7 +2462,7 @@ type UpdateTrailingRequest struct {
 
 func (x *UpdateTrailingRequest) Reset() {
 	*x = UpdateTrailingRequest{}
-	mi := &file_hessian_v1_hessian_proto_msgTypes[34]
+	mi := &file_hessian_v1_hessian_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2483,7 +2474,7 @@ func (x *UpdateTrailingRequest) String() string {
 func (*UpdateTrailingRequest) ProtoMessage() {}
 
 func (x *UpdateTrailingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hessian_v1_hessian_proto_msgTypes[34]
+	mi := &file_hessian_v1_hessian_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2496,7 +2487,7 @@ func (x *UpdateTrailingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateTrailingRequest.ProtoReflect.Descriptor instead.
 func (*UpdateTrailingRequest) Descriptor() ([]byte, []int) {
-	return file_hessian_v1_hessian_proto_rawDescGZIP(), []int{34}
+	return file_hessian_v1_hessian_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *UpdateTrailingRequest) GetJobId() string {
@@ -2545,7 +2536,7 @@ type PanelColumn struct {
 
 func (x *PanelColumn) Reset() {
 	*x = PanelColumn{}
-	mi := &file_hessian_v1_hessian_proto_msgTypes[35]
+	mi := &file_hessian_v1_hessian_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2557,7 +2548,7 @@ func (x *PanelColumn) String() string {
 func (*PanelColumn) ProtoMessage() {}
 
 func (x *PanelColumn) ProtoReflect() protoreflect.Message {
-	mi := &file_hessian_v1_hessian_proto_msgTypes[35]
+	mi := &file_hessian_v1_hessian_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2570,7 +2561,7 @@ func (x *PanelColumn) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PanelColumn.ProtoReflect.Descriptor instead.
 func (*PanelColumn) Descriptor() ([]byte, []int) {
-	return file_hessian_v1_hessian_proto_rawDescGZIP(), []int{35}
+	return file_hessian_v1_hessian_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *PanelColumn) GetColumn() uint32 {
@@ -2599,7 +2590,7 @@ type UpdateTrailingResponse struct {
 
 func (x *UpdateTrailingResponse) Reset() {
 	*x = UpdateTrailingResponse{}
-	mi := &file_hessian_v1_hessian_proto_msgTypes[36]
+	mi := &file_hessian_v1_hessian_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2611,7 +2602,7 @@ func (x *UpdateTrailingResponse) String() string {
 func (*UpdateTrailingResponse) ProtoMessage() {}
 
 func (x *UpdateTrailingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hessian_v1_hessian_proto_msgTypes[36]
+	mi := &file_hessian_v1_hessian_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2624,7 +2615,7 @@ func (x *UpdateTrailingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateTrailingResponse.ProtoReflect.Descriptor instead.
 func (*UpdateTrailingResponse) Descriptor() ([]byte, []int) {
-	return file_hessian_v1_hessian_proto_rawDescGZIP(), []int{36}
+	return file_hessian_v1_hessian_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *UpdateTrailingResponse) GetJobId() string {
@@ -2666,7 +2657,7 @@ type CountNonzerosRequest struct {
 
 func (x *CountNonzerosRequest) Reset() {
 	*x = CountNonzerosRequest{}
-	mi := &file_hessian_v1_hessian_proto_msgTypes[37]
+	mi := &file_hessian_v1_hessian_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2678,7 +2669,7 @@ func (x *CountNonzerosRequest) String() string {
 func (*CountNonzerosRequest) ProtoMessage() {}
 
 func (x *CountNonzerosRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hessian_v1_hessian_proto_msgTypes[37]
+	mi := &file_hessian_v1_hessian_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2691,7 +2682,7 @@ func (x *CountNonzerosRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CountNonzerosRequest.ProtoReflect.Descriptor instead.
 func (*CountNonzerosRequest) Descriptor() ([]byte, []int) {
-	return file_hessian_v1_hessian_proto_rawDescGZIP(), []int{37}
+	return file_hessian_v1_hessian_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *CountNonzerosRequest) GetJobId() string {
@@ -2724,7 +2715,7 @@ type CountNonzerosResponse struct {
 
 func (x *CountNonzerosResponse) Reset() {
 	*x = CountNonzerosResponse{}
-	mi := &file_hessian_v1_hessian_proto_msgTypes[38]
+	mi := &file_hessian_v1_hessian_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2736,7 +2727,7 @@ func (x *CountNonzerosResponse) String() string {
 func (*CountNonzerosResponse) ProtoMessage() {}
 
 func (x *CountNonzerosResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hessian_v1_hessian_proto_msgTypes[38]
+	mi := &file_hessian_v1_hessian_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2749,7 +2740,7 @@ func (x *CountNonzerosResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CountNonzerosResponse.ProtoReflect.Descriptor instead.
 func (*CountNonzerosResponse) Descriptor() ([]byte, []int) {
-	return file_hessian_v1_hessian_proto_rawDescGZIP(), []int{38}
+	return file_hessian_v1_hessian_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *CountNonzerosResponse) GetRuns() []*CellRun {
@@ -2772,7 +2763,7 @@ type CellRun struct {
 
 func (x *CellRun) Reset() {
 	*x = CellRun{}
-	mi := &file_hessian_v1_hessian_proto_msgTypes[39]
+	mi := &file_hessian_v1_hessian_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2784,7 +2775,7 @@ func (x *CellRun) String() string {
 func (*CellRun) ProtoMessage() {}
 
 func (x *CellRun) ProtoReflect() protoreflect.Message {
-	mi := &file_hessian_v1_hessian_proto_msgTypes[39]
+	mi := &file_hessian_v1_hessian_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2797,7 +2788,7 @@ func (x *CellRun) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CellRun.ProtoReflect.Descriptor instead.
 func (*CellRun) Descriptor() ([]byte, []int) {
-	return file_hessian_v1_hessian_proto_rawDescGZIP(), []int{39}
+	return file_hessian_v1_hessian_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *CellRun) GetRow() uint32 {
@@ -2832,7 +2823,7 @@ const file_hessian_v1_hessian_proto_rawDesc = "" +
 	"\ttile_size\x18\x02 \x01(\rR\btileSize\x12\x1b\n" +
 	"\tgrid_rows\x18\x03 \x01(\rR\bgridRows\x12\x1b\n" +
 	"\tgrid_cols\x18\x04 \x01(\rR\bgridCols\x12\x18\n" +
-	"\aworkers\x18\x05 \x03(\tR\aworkers\"\xdd\x01\n" +
+	"\aworkers\x18\x05 \x03(\tR\aworkers\"\x95\x02\n" +
 	"\x0fStartJobRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x12\n" +
 	"\x04step\x18\x02 \x01(\x04R\x04step\x12$\n" +
@@ -2842,7 +2833,12 @@ const file_hessian_v1_hessian_proto_rawDesc = "" +
 	"\vdata_sha256\x18\x06 \x01(\fR\n" +
 	"dataSha256\x12\x16\n" +
 	"\x06images\x18\a \x01(\x04R\x06images\x12\x1a\n" +
-	"\bnonzeros\x18\b \x01(\x04R\bnonzeros\"^\n" +
+	"\bnonzeros\x18\b \x01(\x04R\bnonzeros\x12\x16\n" +
+	"\x06family\x18\t \x01(\tR\x06family\x12\x1e\n" +
+	"\n" +
+	"generation\x18\n" +
+	" \x01(\x04R\n" +
+	"generation\"^\n" +
 	"\x10StartJobResponse\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x12\n" +
 	"\x04step\x18\x02 \x01(\x04R\x04step\x12\x1f\n" +
@@ -2932,19 +2928,19 @@ const file_hessian_v1_hessian_proto_rawDesc = "" +
 	"\rcontributions\x18\x04 \x03(\v2\x18.hessian.v1.ContributionR\rcontributions\"<\n" +
 	"\fContribution\x12\x14\n" +
 	"\x05block\x18\x01 \x01(\rR\x05block\x12\x16\n" +
-	"\x06values\x18\x02 \x03(\x01R\x06values\"]\n" +
-	"\x18MultiplyAssembledRequest\x12\x15\n" +
+	"\x06values\x18\x02 \x03(\x01R\x06values\"\x82\x01\n" +
+	"\x15HessianProductRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x12\n" +
 	"\x04step\x18\x02 \x01(\x04R\x04step\x12\x16\n" +
-	"\x06vector\x18\x03 \x03(\x01R\x06vector\"u\n" +
-	"\x19MultiplyAssembledResponse\x12\x15\n" +
+	"\x06vector\x18\x03 \x03(\x01R\x06vector\x12\x14\n" +
+	"\x05begin\x18\x04 \x01(\x04R\x05begin\x12\x10\n" +
+	"\x03end\x18\x05 \x01(\x04R\x03end\"\x81\x01\n" +
+	"\x16HessianProductResponse\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x12\n" +
-	"\x04step\x18\x02 \x01(\x04R\x04step\x12-\n" +
-	"\x06blocks\x18\x03 \x03(\v2\x15.hessian.v1.BlockSumsR\x06blocks\"G\n" +
-	"\tBlockSums\x12\x14\n" +
-	"\x05block\x18\x01 \x01(\rR\x05block\x12\x10\n" +
-	"\x03sum\x18\x02 \x03(\x01R\x03sum\x12\x12\n" +
-	"\x04comp\x18\x03 \x03(\x01R\x04comp\"a\n" +
+	"\x04step\x18\x02 \x01(\x04R\x04step\x12\x16\n" +
+	"\x06images\x18\x03 \x01(\x04R\x06images\x12\x10\n" +
+	"\x03sum\x18\x04 \x03(\x01R\x03sum\x12\x12\n" +
+	"\x04comp\x18\x05 \x03(\x01R\x04comp\"a\n" +
 	"\x10FetchTileRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x12\n" +
 	"\x04step\x18\x02 \x01(\x04R\x04step\x12\x10\n" +
@@ -3036,7 +3032,7 @@ const file_hessian_v1_hessian_proto_rawDesc = "" +
 	"\x14TILE_STATE_ASSEMBLED\x10\x01\x12\x16\n" +
 	"\x12TILE_STATE_PARTIAL\x10\x02\x12\x17\n" +
 	"\x13TILE_STATE_FACTORED\x10\x03\x12\x16\n" +
-	"\x12TILE_STATE_REDUCED\x10\x042\x9f\t\n" +
+	"\x12TILE_STATE_REDUCED\x10\x042\x96\t\n" +
 	"\x06Worker\x12E\n" +
 	"\bStartJob\x12\x1b.hessian.v1.StartJobRequest\x1a\x1c.hessian.v1.StartJobResponse\x12M\n" +
 	"\n" +
@@ -3045,8 +3041,8 @@ const file_hessian_v1_hessian_proto_rawDesc = "" +
 	"\bAssemble\x12\x1b.hessian.v1.AssembleRequest\x1a\x1c.hessian.v1.AssembleResponse\x12?\n" +
 	"\x06Factor\x12\x19.hessian.v1.FactorRequest\x1a\x1a.hessian.v1.FactorResponse\x12G\n" +
 	"\bPushTile\x12\x1b.hessian.v1.PushTileRequest\x1a\x1c.hessian.v1.PushTileResponse(\x01\x12W\n" +
-	"\x0eTriangularStep\x12!.hessian.v1.TriangularStepRequest\x1a\".hessian.v1.TriangularStepResponse\x12`\n" +
-	"\x11MultiplyAssembled\x12$.hessian.v1.MultiplyAssembledRequest\x1a%.hessian.v1.MultiplyAssembledResponse\x12J\n" +
+	"\x0eTriangularStep\x12!.hessian.v1.TriangularStepRequest\x1a\".hessian.v1.TriangularStepResponse\x12W\n" +
+	"\x0eHessianProduct\x12!.hessian.v1.HessianProductRequest\x1a\".hessian.v1.HessianProductResponse\x12J\n" +
 	"\tFetchTile\x12\x1c.hessian.v1.FetchTileRequest\x1a\x1d.hessian.v1.FetchTileResponse0\x01\x12?\n" +
 	"\x06EndJob\x12\x19.hessian.v1.EndJobRequest\x1a\x1a.hessian.v1.EndJobResponse\x12N\n" +
 	"\vReduceStart\x12\x1e.hessian.v1.ReduceStartRequest\x1a\x1f.hessian.v1.ReduceStartResponse\x12K\n" +
@@ -3069,97 +3065,95 @@ func file_hessian_v1_hessian_proto_rawDescGZIP() []byte {
 }
 
 var file_hessian_v1_hessian_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_hessian_v1_hessian_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
+var file_hessian_v1_hessian_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
 var file_hessian_v1_hessian_proto_goTypes = []any{
-	(TileState)(0),                    // 0: hessian.v1.TileState
-	(*Plan)(nil),                      // 1: hessian.v1.Plan
-	(*StartJobRequest)(nil),           // 2: hessian.v1.StartJobRequest
-	(*StartJobResponse)(nil),          // 3: hessian.v1.StartJobResponse
-	(*DataHeader)(nil),                // 4: hessian.v1.DataHeader
-	(*UploadDataRequest)(nil),         // 5: hessian.v1.UploadDataRequest
-	(*UploadDataResponse)(nil),        // 6: hessian.v1.UploadDataResponse
-	(*EvaluateRequest)(nil),           // 7: hessian.v1.EvaluateRequest
-	(*EvaluateResponse)(nil),          // 8: hessian.v1.EvaluateResponse
-	(*AssembleRequest)(nil),           // 9: hessian.v1.AssembleRequest
-	(*AssembleResponse)(nil),          // 10: hessian.v1.AssembleResponse
-	(*FactorRequest)(nil),             // 11: hessian.v1.FactorRequest
-	(*FactorResponse)(nil),            // 12: hessian.v1.FactorResponse
-	(*TileHeader)(nil),                // 13: hessian.v1.TileHeader
-	(*PushTileRequest)(nil),           // 14: hessian.v1.PushTileRequest
-	(*PushTileResponse)(nil),          // 15: hessian.v1.PushTileResponse
-	(*TriangularStepRequest)(nil),     // 16: hessian.v1.TriangularStepRequest
-	(*TriangularStepResponse)(nil),    // 17: hessian.v1.TriangularStepResponse
-	(*Contribution)(nil),              // 18: hessian.v1.Contribution
-	(*MultiplyAssembledRequest)(nil),  // 19: hessian.v1.MultiplyAssembledRequest
-	(*MultiplyAssembledResponse)(nil), // 20: hessian.v1.MultiplyAssembledResponse
-	(*BlockSums)(nil),                 // 21: hessian.v1.BlockSums
-	(*FetchTileRequest)(nil),          // 22: hessian.v1.FetchTileRequest
-	(*FetchTileResponse)(nil),         // 23: hessian.v1.FetchTileResponse
-	(*EndJobRequest)(nil),             // 24: hessian.v1.EndJobRequest
-	(*EndJobResponse)(nil),            // 25: hessian.v1.EndJobResponse
-	(*NotPositiveDefinite)(nil),       // 26: hessian.v1.NotPositiveDefinite
-	(*ReduceStartRequest)(nil),        // 27: hessian.v1.ReduceStartRequest
-	(*ReduceStartResponse)(nil),       // 28: hessian.v1.ReduceStartResponse
-	(*FetchPanelRequest)(nil),         // 29: hessian.v1.FetchPanelRequest
-	(*FetchPanelResponse)(nil),        // 30: hessian.v1.FetchPanelResponse
-	(*PanelBlock)(nil),                // 31: hessian.v1.PanelBlock
-	(*ReduceColumnRequest)(nil),       // 32: hessian.v1.ReduceColumnRequest
-	(*ReduceColumnResponse)(nil),      // 33: hessian.v1.ReduceColumnResponse
-	(*BlockProduct)(nil),              // 34: hessian.v1.BlockProduct
-	(*UpdateTrailingRequest)(nil),     // 35: hessian.v1.UpdateTrailingRequest
-	(*PanelColumn)(nil),               // 36: hessian.v1.PanelColumn
-	(*UpdateTrailingResponse)(nil),    // 37: hessian.v1.UpdateTrailingResponse
-	(*CountNonzerosRequest)(nil),      // 38: hessian.v1.CountNonzerosRequest
-	(*CountNonzerosResponse)(nil),     // 39: hessian.v1.CountNonzerosResponse
-	(*CellRun)(nil),                   // 40: hessian.v1.CellRun
+	(TileState)(0),                 // 0: hessian.v1.TileState
+	(*Plan)(nil),                   // 1: hessian.v1.Plan
+	(*StartJobRequest)(nil),        // 2: hessian.v1.StartJobRequest
+	(*StartJobResponse)(nil),       // 3: hessian.v1.StartJobResponse
+	(*DataHeader)(nil),             // 4: hessian.v1.DataHeader
+	(*UploadDataRequest)(nil),      // 5: hessian.v1.UploadDataRequest
+	(*UploadDataResponse)(nil),     // 6: hessian.v1.UploadDataResponse
+	(*EvaluateRequest)(nil),        // 7: hessian.v1.EvaluateRequest
+	(*EvaluateResponse)(nil),       // 8: hessian.v1.EvaluateResponse
+	(*AssembleRequest)(nil),        // 9: hessian.v1.AssembleRequest
+	(*AssembleResponse)(nil),       // 10: hessian.v1.AssembleResponse
+	(*FactorRequest)(nil),          // 11: hessian.v1.FactorRequest
+	(*FactorResponse)(nil),         // 12: hessian.v1.FactorResponse
+	(*TileHeader)(nil),             // 13: hessian.v1.TileHeader
+	(*PushTileRequest)(nil),        // 14: hessian.v1.PushTileRequest
+	(*PushTileResponse)(nil),       // 15: hessian.v1.PushTileResponse
+	(*TriangularStepRequest)(nil),  // 16: hessian.v1.TriangularStepRequest
+	(*TriangularStepResponse)(nil), // 17: hessian.v1.TriangularStepResponse
+	(*Contribution)(nil),           // 18: hessian.v1.Contribution
+	(*HessianProductRequest)(nil),  // 19: hessian.v1.HessianProductRequest
+	(*HessianProductResponse)(nil), // 20: hessian.v1.HessianProductResponse
+	(*FetchTileRequest)(nil),       // 21: hessian.v1.FetchTileRequest
+	(*FetchTileResponse)(nil),      // 22: hessian.v1.FetchTileResponse
+	(*EndJobRequest)(nil),          // 23: hessian.v1.EndJobRequest
+	(*EndJobResponse)(nil),         // 24: hessian.v1.EndJobResponse
+	(*NotPositiveDefinite)(nil),    // 25: hessian.v1.NotPositiveDefinite
+	(*ReduceStartRequest)(nil),     // 26: hessian.v1.ReduceStartRequest
+	(*ReduceStartResponse)(nil),    // 27: hessian.v1.ReduceStartResponse
+	(*FetchPanelRequest)(nil),      // 28: hessian.v1.FetchPanelRequest
+	(*FetchPanelResponse)(nil),     // 29: hessian.v1.FetchPanelResponse
+	(*PanelBlock)(nil),             // 30: hessian.v1.PanelBlock
+	(*ReduceColumnRequest)(nil),    // 31: hessian.v1.ReduceColumnRequest
+	(*ReduceColumnResponse)(nil),   // 32: hessian.v1.ReduceColumnResponse
+	(*BlockProduct)(nil),           // 33: hessian.v1.BlockProduct
+	(*UpdateTrailingRequest)(nil),  // 34: hessian.v1.UpdateTrailingRequest
+	(*PanelColumn)(nil),            // 35: hessian.v1.PanelColumn
+	(*UpdateTrailingResponse)(nil), // 36: hessian.v1.UpdateTrailingResponse
+	(*CountNonzerosRequest)(nil),   // 37: hessian.v1.CountNonzerosRequest
+	(*CountNonzerosResponse)(nil),  // 38: hessian.v1.CountNonzerosResponse
+	(*CellRun)(nil),                // 39: hessian.v1.CellRun
 }
 var file_hessian_v1_hessian_proto_depIdxs = []int32{
 	1,  // 0: hessian.v1.StartJobRequest.plan:type_name -> hessian.v1.Plan
 	4,  // 1: hessian.v1.UploadDataRequest.header:type_name -> hessian.v1.DataHeader
 	13, // 2: hessian.v1.PushTileRequest.header:type_name -> hessian.v1.TileHeader
 	18, // 3: hessian.v1.TriangularStepResponse.contributions:type_name -> hessian.v1.Contribution
-	21, // 4: hessian.v1.MultiplyAssembledResponse.blocks:type_name -> hessian.v1.BlockSums
-	13, // 5: hessian.v1.FetchTileResponse.header:type_name -> hessian.v1.TileHeader
-	0,  // 6: hessian.v1.FetchTileResponse.state:type_name -> hessian.v1.TileState
-	31, // 7: hessian.v1.FetchPanelResponse.blocks:type_name -> hessian.v1.PanelBlock
-	34, // 8: hessian.v1.ReduceColumnResponse.products:type_name -> hessian.v1.BlockProduct
-	36, // 9: hessian.v1.UpdateTrailingRequest.w:type_name -> hessian.v1.PanelColumn
-	40, // 10: hessian.v1.CountNonzerosResponse.runs:type_name -> hessian.v1.CellRun
-	2,  // 11: hessian.v1.Worker.StartJob:input_type -> hessian.v1.StartJobRequest
-	5,  // 12: hessian.v1.Worker.UploadData:input_type -> hessian.v1.UploadDataRequest
-	7,  // 13: hessian.v1.Worker.Evaluate:input_type -> hessian.v1.EvaluateRequest
-	9,  // 14: hessian.v1.Worker.Assemble:input_type -> hessian.v1.AssembleRequest
-	11, // 15: hessian.v1.Worker.Factor:input_type -> hessian.v1.FactorRequest
-	14, // 16: hessian.v1.Worker.PushTile:input_type -> hessian.v1.PushTileRequest
-	16, // 17: hessian.v1.Worker.TriangularStep:input_type -> hessian.v1.TriangularStepRequest
-	19, // 18: hessian.v1.Worker.MultiplyAssembled:input_type -> hessian.v1.MultiplyAssembledRequest
-	22, // 19: hessian.v1.Worker.FetchTile:input_type -> hessian.v1.FetchTileRequest
-	24, // 20: hessian.v1.Worker.EndJob:input_type -> hessian.v1.EndJobRequest
-	27, // 21: hessian.v1.Worker.ReduceStart:input_type -> hessian.v1.ReduceStartRequest
-	29, // 22: hessian.v1.Worker.FetchPanel:input_type -> hessian.v1.FetchPanelRequest
-	32, // 23: hessian.v1.Worker.ReduceColumn:input_type -> hessian.v1.ReduceColumnRequest
-	35, // 24: hessian.v1.Worker.UpdateTrailing:input_type -> hessian.v1.UpdateTrailingRequest
-	38, // 25: hessian.v1.Worker.CountNonzeros:input_type -> hessian.v1.CountNonzerosRequest
-	3,  // 26: hessian.v1.Worker.StartJob:output_type -> hessian.v1.StartJobResponse
-	6,  // 27: hessian.v1.Worker.UploadData:output_type -> hessian.v1.UploadDataResponse
-	8,  // 28: hessian.v1.Worker.Evaluate:output_type -> hessian.v1.EvaluateResponse
-	10, // 29: hessian.v1.Worker.Assemble:output_type -> hessian.v1.AssembleResponse
-	12, // 30: hessian.v1.Worker.Factor:output_type -> hessian.v1.FactorResponse
-	15, // 31: hessian.v1.Worker.PushTile:output_type -> hessian.v1.PushTileResponse
-	17, // 32: hessian.v1.Worker.TriangularStep:output_type -> hessian.v1.TriangularStepResponse
-	20, // 33: hessian.v1.Worker.MultiplyAssembled:output_type -> hessian.v1.MultiplyAssembledResponse
-	23, // 34: hessian.v1.Worker.FetchTile:output_type -> hessian.v1.FetchTileResponse
-	25, // 35: hessian.v1.Worker.EndJob:output_type -> hessian.v1.EndJobResponse
-	28, // 36: hessian.v1.Worker.ReduceStart:output_type -> hessian.v1.ReduceStartResponse
-	30, // 37: hessian.v1.Worker.FetchPanel:output_type -> hessian.v1.FetchPanelResponse
-	33, // 38: hessian.v1.Worker.ReduceColumn:output_type -> hessian.v1.ReduceColumnResponse
-	37, // 39: hessian.v1.Worker.UpdateTrailing:output_type -> hessian.v1.UpdateTrailingResponse
-	39, // 40: hessian.v1.Worker.CountNonzeros:output_type -> hessian.v1.CountNonzerosResponse
-	26, // [26:41] is the sub-list for method output_type
-	11, // [11:26] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	13, // 4: hessian.v1.FetchTileResponse.header:type_name -> hessian.v1.TileHeader
+	0,  // 5: hessian.v1.FetchTileResponse.state:type_name -> hessian.v1.TileState
+	30, // 6: hessian.v1.FetchPanelResponse.blocks:type_name -> hessian.v1.PanelBlock
+	33, // 7: hessian.v1.ReduceColumnResponse.products:type_name -> hessian.v1.BlockProduct
+	35, // 8: hessian.v1.UpdateTrailingRequest.w:type_name -> hessian.v1.PanelColumn
+	39, // 9: hessian.v1.CountNonzerosResponse.runs:type_name -> hessian.v1.CellRun
+	2,  // 10: hessian.v1.Worker.StartJob:input_type -> hessian.v1.StartJobRequest
+	5,  // 11: hessian.v1.Worker.UploadData:input_type -> hessian.v1.UploadDataRequest
+	7,  // 12: hessian.v1.Worker.Evaluate:input_type -> hessian.v1.EvaluateRequest
+	9,  // 13: hessian.v1.Worker.Assemble:input_type -> hessian.v1.AssembleRequest
+	11, // 14: hessian.v1.Worker.Factor:input_type -> hessian.v1.FactorRequest
+	14, // 15: hessian.v1.Worker.PushTile:input_type -> hessian.v1.PushTileRequest
+	16, // 16: hessian.v1.Worker.TriangularStep:input_type -> hessian.v1.TriangularStepRequest
+	19, // 17: hessian.v1.Worker.HessianProduct:input_type -> hessian.v1.HessianProductRequest
+	21, // 18: hessian.v1.Worker.FetchTile:input_type -> hessian.v1.FetchTileRequest
+	23, // 19: hessian.v1.Worker.EndJob:input_type -> hessian.v1.EndJobRequest
+	26, // 20: hessian.v1.Worker.ReduceStart:input_type -> hessian.v1.ReduceStartRequest
+	28, // 21: hessian.v1.Worker.FetchPanel:input_type -> hessian.v1.FetchPanelRequest
+	31, // 22: hessian.v1.Worker.ReduceColumn:input_type -> hessian.v1.ReduceColumnRequest
+	34, // 23: hessian.v1.Worker.UpdateTrailing:input_type -> hessian.v1.UpdateTrailingRequest
+	37, // 24: hessian.v1.Worker.CountNonzeros:input_type -> hessian.v1.CountNonzerosRequest
+	3,  // 25: hessian.v1.Worker.StartJob:output_type -> hessian.v1.StartJobResponse
+	6,  // 26: hessian.v1.Worker.UploadData:output_type -> hessian.v1.UploadDataResponse
+	8,  // 27: hessian.v1.Worker.Evaluate:output_type -> hessian.v1.EvaluateResponse
+	10, // 28: hessian.v1.Worker.Assemble:output_type -> hessian.v1.AssembleResponse
+	12, // 29: hessian.v1.Worker.Factor:output_type -> hessian.v1.FactorResponse
+	15, // 30: hessian.v1.Worker.PushTile:output_type -> hessian.v1.PushTileResponse
+	17, // 31: hessian.v1.Worker.TriangularStep:output_type -> hessian.v1.TriangularStepResponse
+	20, // 32: hessian.v1.Worker.HessianProduct:output_type -> hessian.v1.HessianProductResponse
+	22, // 33: hessian.v1.Worker.FetchTile:output_type -> hessian.v1.FetchTileResponse
+	24, // 34: hessian.v1.Worker.EndJob:output_type -> hessian.v1.EndJobResponse
+	27, // 35: hessian.v1.Worker.ReduceStart:output_type -> hessian.v1.ReduceStartResponse
+	29, // 36: hessian.v1.Worker.FetchPanel:output_type -> hessian.v1.FetchPanelResponse
+	32, // 37: hessian.v1.Worker.ReduceColumn:output_type -> hessian.v1.ReduceColumnResponse
+	36, // 38: hessian.v1.Worker.UpdateTrailing:output_type -> hessian.v1.UpdateTrailingResponse
+	38, // 39: hessian.v1.Worker.CountNonzeros:output_type -> hessian.v1.CountNonzerosResponse
+	25, // [25:40] is the sub-list for method output_type
+	10, // [10:25] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_hessian_v1_hessian_proto_init() }
@@ -3173,7 +3167,7 @@ func file_hessian_v1_hessian_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hessian_v1_hessian_proto_rawDesc), len(file_hessian_v1_hessian_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   40,
+			NumMessages:   39,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -12,8 +12,13 @@
 // Conventions that hold for every RPC:
 //   - Every request carries the job id and the step. The step is the coordinator's count of
 //     Hessians assembled in the job (the Newton step); a request for another step than the
-//     worker's current one is refused with FAILED_PRECONDITION (a later version adds a lease
-//     token beside them, to refuse late answers from workers given up for dead).
+//     worker's current one is refused with FAILED_PRECONDITION. Every response repeats the
+//     job id and the step, and the coordinator refuses an answer that does not match.
+//   - Generations (the lease): when a worker is lost, the coordinator starts the job again
+//     on the survivors under a new job id of the same family and a higher generation.
+//     StartJob of generation g ends every job of its family with a lower generation on that
+//     worker, so late calls of a superseded generation (tiles pushed by a worker given up
+//     for dead, a retried call) find no job and are refused with NOT_FOUND.
 //   - Size limits: no message exceeds 4 MiB in either direction (both ends set
 //     MaxRecvMsgSize/MaxSendMsgSize to that). Anything larger (the training set, a tile of
 //     up to 1024 x 1024 doubles) is streamed in chunks of at most 1 MiB. Vectors (weights,
@@ -49,21 +54,21 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Worker_StartJob_FullMethodName          = "/hessian.v1.Worker/StartJob"
-	Worker_UploadData_FullMethodName        = "/hessian.v1.Worker/UploadData"
-	Worker_Evaluate_FullMethodName          = "/hessian.v1.Worker/Evaluate"
-	Worker_Assemble_FullMethodName          = "/hessian.v1.Worker/Assemble"
-	Worker_Factor_FullMethodName            = "/hessian.v1.Worker/Factor"
-	Worker_PushTile_FullMethodName          = "/hessian.v1.Worker/PushTile"
-	Worker_TriangularStep_FullMethodName    = "/hessian.v1.Worker/TriangularStep"
-	Worker_MultiplyAssembled_FullMethodName = "/hessian.v1.Worker/MultiplyAssembled"
-	Worker_FetchTile_FullMethodName         = "/hessian.v1.Worker/FetchTile"
-	Worker_EndJob_FullMethodName            = "/hessian.v1.Worker/EndJob"
-	Worker_ReduceStart_FullMethodName       = "/hessian.v1.Worker/ReduceStart"
-	Worker_FetchPanel_FullMethodName        = "/hessian.v1.Worker/FetchPanel"
-	Worker_ReduceColumn_FullMethodName      = "/hessian.v1.Worker/ReduceColumn"
-	Worker_UpdateTrailing_FullMethodName    = "/hessian.v1.Worker/UpdateTrailing"
-	Worker_CountNonzeros_FullMethodName     = "/hessian.v1.Worker/CountNonzeros"
+	Worker_StartJob_FullMethodName       = "/hessian.v1.Worker/StartJob"
+	Worker_UploadData_FullMethodName     = "/hessian.v1.Worker/UploadData"
+	Worker_Evaluate_FullMethodName       = "/hessian.v1.Worker/Evaluate"
+	Worker_Assemble_FullMethodName       = "/hessian.v1.Worker/Assemble"
+	Worker_Factor_FullMethodName         = "/hessian.v1.Worker/Factor"
+	Worker_PushTile_FullMethodName       = "/hessian.v1.Worker/PushTile"
+	Worker_TriangularStep_FullMethodName = "/hessian.v1.Worker/TriangularStep"
+	Worker_HessianProduct_FullMethodName = "/hessian.v1.Worker/HessianProduct"
+	Worker_FetchTile_FullMethodName      = "/hessian.v1.Worker/FetchTile"
+	Worker_EndJob_FullMethodName         = "/hessian.v1.Worker/EndJob"
+	Worker_ReduceStart_FullMethodName    = "/hessian.v1.Worker/ReduceStart"
+	Worker_FetchPanel_FullMethodName     = "/hessian.v1.Worker/FetchPanel"
+	Worker_ReduceColumn_FullMethodName   = "/hessian.v1.Worker/ReduceColumn"
+	Worker_UpdateTrailing_FullMethodName = "/hessian.v1.Worker/UpdateTrailing"
+	Worker_CountNonzeros_FullMethodName  = "/hessian.v1.Worker/CountNonzeros"
 )
 
 // WorkerClient is the client API for Worker service.
@@ -77,7 +82,9 @@ type WorkerClient interface {
 	// SHA-256. If the worker has that data in its cache the job takes it (data_cached = true);
 	// otherwise the caller sends it with UploadData before any other call of the job.
 	// Idempotent: a repeated call with the same arguments changes nothing; the same job id
-	// with other arguments is refused with ALREADY_EXISTS. Deadline 30 s. Small message.
+	// with other arguments is refused with ALREADY_EXISTS. It ends the jobs of the same
+	// family with a lower generation; a generation lower than one already seen for the
+	// family is refused with FAILED_PRECONDITION. Deadline 30 s. Small message.
 	StartJob(ctx context.Context, in *StartJobRequest, opts ...grpc.CallOption) (*StartJobResponse, error)
 	// UploadData streams the training set (encoding in DataHeader) in chunks of at most
 	// 1 MiB. The first message carries the header; the worker checks the sizes before it
@@ -117,14 +124,16 @@ type WorkerClient interface {
 	// tiles (block, j), j < block, the product L_block,j^T x (transpose true). Idempotent,
 	// no state changes. Deadline 30 s. At most 7840 doubles each way.
 	TriangularStep(ctx context.Context, in *TriangularStepRequest, opts ...grpc.CallOption) (*TriangularStepResponse, error)
-	// MultiplyAssembled returns the products of the worker's tiles of the step's matrix A,
-	// as assembled (a copy is kept beside the factor), with the vector x: for each own tile
-	// (I, J), A_IJ x_J into block I and, when I > J, A_IJ^T x_I into block J (the mirror
-	// tile above the diagonal). The sums are compensated (Dot2): each block comes back as
-	// sum + comp, accurate to twice the working precision, for the residual b - A x of
-	// iterative refinement. Requires an assembled step (before or after Factor).
-	// Idempotent, no state changes. Deadline 30 s. 7840 doubles in, at most 2 x 7840 out.
-	MultiplyAssembled(ctx context.Context, in *MultiplyAssembledRequest, opts ...grpc.CallOption) (*MultiplyAssembledResponse, error)
+	// HessianProduct returns the unnormalized product of the cross-entropy Hessian of the
+	// step's assembly with the vector v, over the images [begin, end) of the job's training
+	// set: sum_s x_s (A_s V^T x_s)^T in flat order (V is v as 784 x 10, A_s the curvature
+	// coefficients of the step's weights). Every product is exact and every sum
+	// compensated: value i is sum[i] + comp[i], accurate to twice the working precision.
+	// The coordinator adds the shards, scales by 1/n, adds R v, and has the residual
+	// b - A x of iterative refinement without a copy of the matrix anywhere. Requires an
+	// assembled step (before or after Factor). Idempotent, no state changes. Deadline
+	// 2 min. 7840 doubles in, 2 x 7840 out.
+	HessianProduct(ctx context.Context, in *HessianProductRequest, opts ...grpc.CallOption) (*HessianProductResponse, error)
 	// FetchTile streams one tile as it is now (assembled, or factored after Factor): a header,
 	// then chunks. For tests and debugging (hess hessian --workers). Read-only. Deadline
 	// 2 min.
@@ -142,8 +151,8 @@ type WorkerClient interface {
 	ReduceStart(ctx context.Context, in *ReduceStartRequest, opts ...grpc.CallOption) (*ReduceStartResponse, error)
 	// FetchPanel returns the worker's part of columns [begin, end), rows [begin, N) of the
 	// matrix as it is now (A after the updates of all panels before begin): one block per
-	// own tile that meets that rectangle, rows and columns increasing. begin must be where
-	// the reduction stands (0, or the end of the last panel applied). At most 250880
+	// own tile that meets that rectangle, in plan order. begin must not be before the end
+	// of the last panel applied (nor another than the open panel's). At most 250880
 	// values in all ((N - begin) * (end - begin) <= 7840 * 32, 2 MB), so the last panel
 	// may be the whole trailing matrix of up to 500 columns. Read-only. Deadline 30 s.
 	FetchPanel(ctx context.Context, in *FetchPanelRequest, opts ...grpc.CallOption) (*FetchPanelResponse, error)
@@ -258,10 +267,10 @@ func (c *workerClient) TriangularStep(ctx context.Context, in *TriangularStepReq
 	return out, nil
 }
 
-func (c *workerClient) MultiplyAssembled(ctx context.Context, in *MultiplyAssembledRequest, opts ...grpc.CallOption) (*MultiplyAssembledResponse, error) {
+func (c *workerClient) HessianProduct(ctx context.Context, in *HessianProductRequest, opts ...grpc.CallOption) (*HessianProductResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(MultiplyAssembledResponse)
-	err := c.cc.Invoke(ctx, Worker_MultiplyAssembled_FullMethodName, in, out, cOpts...)
+	out := new(HessianProductResponse)
+	err := c.cc.Invoke(ctx, Worker_HessianProduct_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -367,7 +376,9 @@ type WorkerServer interface {
 	// SHA-256. If the worker has that data in its cache the job takes it (data_cached = true);
 	// otherwise the caller sends it with UploadData before any other call of the job.
 	// Idempotent: a repeated call with the same arguments changes nothing; the same job id
-	// with other arguments is refused with ALREADY_EXISTS. Deadline 30 s. Small message.
+	// with other arguments is refused with ALREADY_EXISTS. It ends the jobs of the same
+	// family with a lower generation; a generation lower than one already seen for the
+	// family is refused with FAILED_PRECONDITION. Deadline 30 s. Small message.
 	StartJob(context.Context, *StartJobRequest) (*StartJobResponse, error)
 	// UploadData streams the training set (encoding in DataHeader) in chunks of at most
 	// 1 MiB. The first message carries the header; the worker checks the sizes before it
@@ -407,14 +418,16 @@ type WorkerServer interface {
 	// tiles (block, j), j < block, the product L_block,j^T x (transpose true). Idempotent,
 	// no state changes. Deadline 30 s. At most 7840 doubles each way.
 	TriangularStep(context.Context, *TriangularStepRequest) (*TriangularStepResponse, error)
-	// MultiplyAssembled returns the products of the worker's tiles of the step's matrix A,
-	// as assembled (a copy is kept beside the factor), with the vector x: for each own tile
-	// (I, J), A_IJ x_J into block I and, when I > J, A_IJ^T x_I into block J (the mirror
-	// tile above the diagonal). The sums are compensated (Dot2): each block comes back as
-	// sum + comp, accurate to twice the working precision, for the residual b - A x of
-	// iterative refinement. Requires an assembled step (before or after Factor).
-	// Idempotent, no state changes. Deadline 30 s. 7840 doubles in, at most 2 x 7840 out.
-	MultiplyAssembled(context.Context, *MultiplyAssembledRequest) (*MultiplyAssembledResponse, error)
+	// HessianProduct returns the unnormalized product of the cross-entropy Hessian of the
+	// step's assembly with the vector v, over the images [begin, end) of the job's training
+	// set: sum_s x_s (A_s V^T x_s)^T in flat order (V is v as 784 x 10, A_s the curvature
+	// coefficients of the step's weights). Every product is exact and every sum
+	// compensated: value i is sum[i] + comp[i], accurate to twice the working precision.
+	// The coordinator adds the shards, scales by 1/n, adds R v, and has the residual
+	// b - A x of iterative refinement without a copy of the matrix anywhere. Requires an
+	// assembled step (before or after Factor). Idempotent, no state changes. Deadline
+	// 2 min. 7840 doubles in, 2 x 7840 out.
+	HessianProduct(context.Context, *HessianProductRequest) (*HessianProductResponse, error)
 	// FetchTile streams one tile as it is now (assembled, or factored after Factor): a header,
 	// then chunks. For tests and debugging (hess hessian --workers). Read-only. Deadline
 	// 2 min.
@@ -432,8 +445,8 @@ type WorkerServer interface {
 	ReduceStart(context.Context, *ReduceStartRequest) (*ReduceStartResponse, error)
 	// FetchPanel returns the worker's part of columns [begin, end), rows [begin, N) of the
 	// matrix as it is now (A after the updates of all panels before begin): one block per
-	// own tile that meets that rectangle, rows and columns increasing. begin must be where
-	// the reduction stands (0, or the end of the last panel applied). At most 250880
+	// own tile that meets that rectangle, in plan order. begin must not be before the end
+	// of the last panel applied (nor another than the open panel's). At most 250880
 	// values in all ((N - begin) * (end - begin) <= 7840 * 32, 2 MB), so the last panel
 	// may be the whole trailing matrix of up to 500 columns. Read-only. Deadline 30 s.
 	FetchPanel(context.Context, *FetchPanelRequest) (*FetchPanelResponse, error)
@@ -493,8 +506,8 @@ func (UnimplementedWorkerServer) PushTile(grpc.ClientStreamingServer[PushTileReq
 func (UnimplementedWorkerServer) TriangularStep(context.Context, *TriangularStepRequest) (*TriangularStepResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method TriangularStep not implemented")
 }
-func (UnimplementedWorkerServer) MultiplyAssembled(context.Context, *MultiplyAssembledRequest) (*MultiplyAssembledResponse, error) {
-	return nil, status.Errorf(codes.Unimplemented, "method MultiplyAssembled not implemented")
+func (UnimplementedWorkerServer) HessianProduct(context.Context, *HessianProductRequest) (*HessianProductResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method HessianProduct not implemented")
 }
 func (UnimplementedWorkerServer) FetchTile(*FetchTileRequest, grpc.ServerStreamingServer[FetchTileResponse]) error {
 	return status.Errorf(codes.Unimplemented, "method FetchTile not implemented")
@@ -642,20 +655,20 @@ func _Worker_TriangularStep_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
-func _Worker_MultiplyAssembled_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(MultiplyAssembledRequest)
+func _Worker_HessianProduct_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(HessianProductRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
 	if interceptor == nil {
-		return srv.(WorkerServer).MultiplyAssembled(ctx, in)
+		return srv.(WorkerServer).HessianProduct(ctx, in)
 	}
 	info := &grpc.UnaryServerInfo{
 		Server:     srv,
-		FullMethod: Worker_MultiplyAssembled_FullMethodName,
+		FullMethod: Worker_HessianProduct_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(WorkerServer).MultiplyAssembled(ctx, req.(*MultiplyAssembledRequest))
+		return srv.(WorkerServer).HessianProduct(ctx, req.(*HessianProductRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -800,8 +813,8 @@ var Worker_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Worker_TriangularStep_Handler,
 		},
 		{
-			MethodName: "MultiplyAssembled",
-			Handler:    _Worker_MultiplyAssembled_Handler,
+			MethodName: "HessianProduct",
+			Handler:    _Worker_HessianProduct_Handler,
 		},
 		{
 			MethodName: "EndJob",
