@@ -54,7 +54,8 @@ type reduction struct {
 	// part way): every later call is refused until Assemble.
 	broken string
 
-	tiles []*rtile // the own tiles, in plan order
+	tiles  []*rtile  // the own tiles, in plan order
+	vw, wv []float64 // UpdateTrailing's [V W] and [W V], reused from panel to panel
 }
 
 // touched reports whether the reduction has begun.
@@ -359,7 +360,10 @@ func (s *Server) UpdateTrailing(ctx context.Context, req *pb.UpdateTrailingReque
 	if k := len(cols); k > 0 && p1 < n {
 		// [V W] and [W V], rows p1..N-1, leading dimension 2k.
 		m := n - p1
-		u := &panelUpdate{p1: p1, k: k, vw: make([]float64, 2*k*m), wv: make([]float64, 2*k*m), nz: make([]bool, m)}
+		if cap(red.vw) < 2*k*m {
+			red.vw, red.wv = make([]float64, 2*k*m), make([]float64, 2*k*m)
+		}
+		u := &panelUpdate{p1: p1, k: k, vw: red.vw[:2*k*m], wv: red.wv[:2*k*m], nz: make([]bool, m)}
 		for c := range k {
 			v, w := red.vs[c], ws[c].GetValues()
 			for r := range m {

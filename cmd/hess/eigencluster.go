@@ -7,12 +7,14 @@ import (
 	"io"
 	"log/slog"
 	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/hessian-cluster/hess/coordinator"
 	"github.com/hessian-cluster/hess/hessian"
+	"github.com/hessian-cluster/hess/internal/clusterrpc"
 	"github.com/hessian-cluster/hess/worker"
 )
 
@@ -20,12 +22,14 @@ import (
 // one job per batch and penalty (a job's training set and eps are fixed), each
 // assembling its matrix on the workers, where it stays.
 type analysisCluster struct {
-	cf     clusterFlags
-	addrs  []string
-	logger *slog.Logger
-	reg    prometheus.Registerer // nil without --metrics
-	jobs   int
-	stops  []func() error
+	cf       clusterFlags
+	addrs    []string
+	discover func(context.Context) ([]string, error) // with --workers: who the name gives now
+	creds    *clusterrpc.Credentials
+	logger   *slog.Logger
+	reg      prometheus.Registerer // nil without --metrics
+	jobs     int
+	stops    []func() error
 }
 
 // distributed reports whether the cluster flags ask for workers.
@@ -48,8 +52,14 @@ func newAnalysisCluster(ctx context.Context, cf clusterFlags, stderr io.Writer) 
 		a.reg = reg
 		a.stops = append(a.stops, closeMetrics)
 	}
+	creds, err := cf.Security.load()
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.creds = creds
 	if cf.Workers == "" {
-		lb, err := worker.StartLoopback(cf.InProcess, worker.Config{Logger: a.logger.With("in_process", true)})
+		lb, err := worker.StartLoopback(cf.InProcess, worker.Config{Logger: a.logger.With("in_process", true), Credentials: creds})
 		if err != nil {
 			a.Close()
 			return nil, err
@@ -64,6 +74,10 @@ func newAnalysisCluster(ctx context.Context, cf clusterFlags, stderr io.Writer) 
 		return nil, err
 	}
 	a.addrs = addrs
+	// Before every phase: whoever the name gives now (new workers, lost ones back).
+	a.discover = func(ctx context.Context) ([]string, error) {
+		return coordinator.Resolve(ctx, nil, cf.Workers, 0, 10*time.Second)
+	}
 	return a, nil
 }
 
@@ -87,7 +101,7 @@ func (a *analysisCluster) job(ctx context.Context, d *hessian.Dataset, eps float
 	}
 	return coordinator.New(ctx, coordinator.Config{
 		Workers: a.addrs, TileSize: a.cf.TileSize, Eps: eps, StartupTimeout: a.cf.StartupTimeout,
-		Logger: a.logger, Registry: reg, Progress: progress,
+		Logger: a.logger, Registry: reg, Progress: progress, Discover: a.discover, Credentials: a.creds,
 	}, d)
 }
 
