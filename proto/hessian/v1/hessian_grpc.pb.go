@@ -145,9 +145,10 @@ type WorkerClient interface {
 	// ReduceStart begins the reduction of the current step's assembled tiles: it checks
 	// that every entry is finite (FAILED_PRECONDITION naming the tile otherwise) and
 	// returns the largest |entry| of the worker's tiles (for the coordinator's scaling
-	// decision) and which rows of its tiles have a non-zero entry. Idempotent until the first UpdateTrailing or ReduceColumn: a repeated call
-	// returns the same answer; later, or after Factor, it is refused. Deadline 30 s. Small
-	// messages.
+	// decision) and which rows of its tiles have a non-zero entry. Idempotent until the
+	// first ReduceColumn or UpdateTrailing: a repeated call returns the same answer;
+	// later, or after Factor, it is refused. Deadline 30 s. Small messages (the row
+	// bitmap is 980 bytes).
 	ReduceStart(ctx context.Context, in *ReduceStartRequest, opts ...grpc.CallOption) (*ReduceStartResponse, error)
 	// FetchPanel returns the worker's part of columns [begin, end), rows [begin, N) of the
 	// matrix as it is now (A after the updates of all panels before begin): one block per
@@ -439,9 +440,10 @@ type WorkerServer interface {
 	// ReduceStart begins the reduction of the current step's assembled tiles: it checks
 	// that every entry is finite (FAILED_PRECONDITION naming the tile otherwise) and
 	// returns the largest |entry| of the worker's tiles (for the coordinator's scaling
-	// decision) and which rows of its tiles have a non-zero entry. Idempotent until the first UpdateTrailing or ReduceColumn: a repeated call
-	// returns the same answer; later, or after Factor, it is refused. Deadline 30 s. Small
-	// messages.
+	// decision) and which rows of its tiles have a non-zero entry. Idempotent until the
+	// first ReduceColumn or UpdateTrailing: a repeated call returns the same answer;
+	// later, or after Factor, it is refused. Deadline 30 s. Small messages (the row
+	// bitmap is 980 bytes).
 	ReduceStart(context.Context, *ReduceStartRequest) (*ReduceStartResponse, error)
 	// FetchPanel returns the worker's part of columns [begin, end), rows [begin, N) of the
 	// matrix as it is now (A after the updates of all panels before begin): one block per
