@@ -60,7 +60,8 @@ func runCerts(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	files, err := makeCerts(dns, ips, time.Now(), *valid)
+	now := time.Now()
+	files, err := makeCerts(dns, ips, now, *valid)
 	if err != nil {
 		return err
 	}
@@ -69,7 +70,7 @@ func runCerts(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	fmt.Fprintf(stdout, "wrote %s, %s, %s (0600) and %s (0600) in %s for %s, valid until %s\n",
 		certsCAFile, certsCertFile, certsKeyFile, certsTokenFile, *out, strings.Join(append(dns, ipStrings(ips)...), ","),
-		time.Now().Add(*valid).UTC().Format(time.DateOnly))
+		now.Add(*valid).UTC().Format(time.DateOnly))
 	return nil
 }
 
