@@ -253,10 +253,10 @@ func TestManifestsDecodeStrictly(t *testing.T) {
 
 func TestWorkerMemoryNeed(t *testing.T) {
 	// One worker, tiles of 1568 = 7840/5: the 15 lower tiles of 1568^2 doubles
-	// (19,668,992 B each) twice, two panels of 7840 x 1568 doubles received, and 128e6 B of
-	// data and runtime.
+	// (19,668,992 B each), two panels of 7840 x 1568 doubles received, and 155e6 B of
+	// data, curvature coefficients and runtime.
 	got, err := workerMemoryNeed(1, 1568)
-	if want := 2*15*19668992.0 + 2*7840*1568*8 + 128e6; err != nil || got != want {
+	if want := 15*19668992.0 + 2*7840*1568*8 + 155e6; err != nil || got != want {
 		t.Errorf("workerMemoryNeed(1, 1568) = %.0f, %v; want %.0f", got, err, want)
 	}
 	// Over p workers the busiest holds at least an even share of the lower triangle,
@@ -269,9 +269,9 @@ func TestWorkerMemoryNeed(t *testing.T) {
 			t.Fatal(err)
 		}
 		n := float64(hessianOrder)
-		fixed := 2*n*ts*8 + 128e6
-		low := 2*n*n/2*8/float64(p) + fixed
-		high := 2*(n*n/2+n*ts/2+n*ts)*8/float64(p) + 2*n*ts*8 + fixed
+		fixed := 2*n*ts*8 + 155e6
+		low := n*n/2*8/float64(p) + fixed
+		high := (n*n/2+n*ts/2+n*ts)*8/float64(p) + n*ts*8 + fixed
 		if got < low || got > high {
 			t.Errorf("workerMemoryNeed(%d, %d) = %.0f; want in [%.0f, %.0f]", p, ts, got, low, high)
 		}
@@ -366,7 +366,9 @@ func TestChecksCatchDisagreements(t *testing.T) {
 		}, "memory request"},
 		{"more workers than the job expects", func(m *manifests) { six := int32(6); sts(m).Spec.Replicas = &six }, "--expect-workers 3"},
 		// Tiles of 1024 need 490.8 MB per worker, the request is 384Mi = 402.7 MB.
-		{"bigger tiles than the request covers", func(m *manifests) { setArg(job(m), "--tile-size", "1024") }, "memory request"},
+		{"a request below the need", func(m *manifests) {
+			worker(m).Resources.Requests[corev1.ResourceMemory] = mustQuantity("200Mi")
+		}, "memory request"},
 		{"tiles too big for the API", func(m *manifests) { setArg(job(m), "--tile-size", "2048") }, "at most 1024"},
 		{"GOMEMLIMIT above the limit", func(m *manifests) { setEnv(worker(m), "GOMEMLIMIT", "1GiB") }, "GOMEMLIMIT"},
 		{"output not on a volume", func(m *manifests) { setArg(job(m), "--out", "/results") }, "--out /results"},
