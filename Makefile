@@ -4,7 +4,7 @@ GOFLAGS_TEST ?= -timeout 60m
 # Packages with concurrency, run under the race detector.
 RACE_PKGS ?= $$($(GO) list ./coordinator/... ./worker/... ./internal/... 2>/dev/null)
 
-.PHONY: help test vet fmt unit race fuzz bench build image proto check-proto
+.PHONY: help test vet fmt unit race fuzz bench compare build image proto check-proto
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
@@ -28,3 +28,6 @@ race: ## tests of the concurrent packages under the race detector
 
 bench: ## benchmarks of the single-process path (full data: minutes)
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./hessian/
+
+compare: ## one Newton step in hess and in NumPy/SciPy on this machine, with ratios (minutes)
+	bench/compare.sh
