@@ -18,7 +18,9 @@ import (
 // runs all of them in a few minutes (real MNIST, the 7840 x 7840 Hessian). The
 // eigenvalues of 7840 take minutes more and run only when named:
 // -bench 'EigenvaluesSym/n=7840' -benchtime 1x. bench/compare.sh runs the full-data ones
-// next to the NumPy/SciPy reference and prints the ratios.
+// next to the NumPy/SciPy reference and prints the ratios. The full-data ones also report
+// the CPU time of the process (cpu-s/op, all threads), steadier than wall time on a
+// shared machine.
 
 // mnistOnce loads the real MNIST training and test sets once per test binary.
 var mnistOnce = sync.OnceValues(func() ([2]*Dataset, error) {
@@ -67,9 +69,11 @@ func BenchmarkAssemble(b *testing.B) {
 			d := train.Slice(0, n)
 			idx := NewIndex(d)
 			b.ReportAllocs()
+			cpu0 := cpuSeconds()
 			for b.Loop() {
 				AssembleLower(h, NewCurvature(idx, w), 0.001, 0, nil)
 			}
+			b.ReportMetric((cpuSeconds()-cpu0)/float64(b.N), "cpu-s/op")
 			sec := b.Elapsed().Seconds() / float64(b.N)
 			pairs := pixelPairs(d)
 			b.ReportMetric(2*55*pairs/sec/1e9, "GFLOP/s")
@@ -102,14 +106,18 @@ func BenchmarkCholesky(b *testing.B) {
 			orig := diagDominant(n, uint64(n))
 			a := make([]float64, n*n)
 			b.ReportAllocs()
+			var cpu float64
 			for b.Loop() {
 				b.StopTimer()
 				copy(a, orig)
 				b.StartTimer()
+				cpu0 := cpuSeconds()
 				if err := CholeskyLower(a, n, n); err != nil {
 					b.Fatal(err)
 				}
+				cpu += cpuSeconds() - cpu0
 			}
+			b.ReportMetric(cpu/float64(b.N), "cpu-s/op")
 			sec := b.Elapsed().Seconds() / float64(b.N)
 			b.ReportMetric(math.Pow(float64(n), 3)/3/sec/1e9, "GFLOP/s")
 		})
@@ -159,6 +167,7 @@ func BenchmarkNewtonStep(b *testing.B) {
 			d := make([]float64, Params)
 			ctx := context.Background()
 			var asm, solve float64
+			cpu0 := cpuSeconds()
 			for b.Loop() {
 				if _, err := l.Evaluate(ctx, w, g); err != nil {
 					b.Fatal(err)
@@ -180,6 +189,7 @@ func BenchmarkNewtonStep(b *testing.B) {
 			b.ReportMetric(asm/steps, "assemble-s")
 			b.ReportMetric(solve/steps, "solve-s")
 			b.ReportMetric(b.Elapsed().Seconds()/steps, "step-s")
+			b.ReportMetric((cpuSeconds()-cpu0)/steps, "cpu-s/op")
 		})
 	}
 }
