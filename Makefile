@@ -7,7 +7,7 @@ RACE_PKGS ?= $$($(GO) list ./coordinator/... ./worker/... ./internal/... 2>/dev/
 # Each fuzz target runs this long in `make fuzz` (CI: briefly; locally: -fuzztime as long as you like).
 FUZZTIME ?= 10s
 
-.PHONY: help test vet fmt tidy unit race deploy-test fuzz bench build image proto check-proto
+.PHONY: help test vet fmt tidy unit race deploy-test fuzz bench compare build image proto check-proto
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
@@ -57,3 +57,6 @@ race: ## tests of the concurrent packages under the race detector
 
 bench: ## benchmarks of the single-process path (full data: minutes)
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./hessian/
+
+compare: ## one Newton step in hess and in NumPy/SciPy on this machine, with ratios (minutes)
+	bench/compare.sh

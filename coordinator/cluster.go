@@ -48,7 +48,8 @@ type Cluster struct {
 	step    uint64    // directions begun so far; the step of the next Assemble is step+1
 	damping float64   // of the step's assembly
 
-	conns map[string]*grpc.ClientConn // every worker address dialed, reused across generations
+	connMu sync.Mutex                  // protects conns: workers are dialed from several goroutines
+	conns  map[string]*grpc.ClientConn // every worker address dialed, reused across generations
 
 	closeOnce sync.Once
 	closeErr  error
@@ -156,6 +157,8 @@ func (c *Cluster) hook(phase string) {
 
 // conn returns the connection to addr, dialing it on first use.
 func (c *Cluster) conn(addr string) (*grpc.ClientConn, error) {
+	c.connMu.Lock()
+	defer c.connMu.Unlock()
 	if cc := c.conns[addr]; cc != nil {
 		return cc, nil
 	}
@@ -326,6 +329,8 @@ func (c *Cluster) endJob(ctx context.Context, ws []*remote) error {
 }
 
 func (c *Cluster) closeConns() {
+	c.connMu.Lock()
+	defer c.connMu.Unlock()
 	for _, cc := range c.conns {
 		cc.Close()
 	}

@@ -32,11 +32,19 @@
 //     block. For block k it asks the owner of the diagonal tile to solve it, and the
 //     owners of the other tiles of column k (forward) or row k (backward) for their
 //     products with the solved block: 2 T small calls per solve for T tile rows, each
-//     moving at most one block of the vector per tile.
+//     moving at most one block of the vector per tile. Then one step of iterative
+//     refinement: the workers multiply the Hessian by the solution over their shards of
+//     the images, with exact products and compensated sums (hessian/refine.go), the
+//     coordinator forms the residual to twice the working precision, and a second solve
+//     corrects the solution. The result agrees with the single-process solver to
+//     rounding, for any layout.
 //
 // # Failures
 //
 // Every call has a deadline (Timeouts). A pivot that is not positive comes back as a
 // *hessian.PivotError naming the global column and the tile. The first failure of any
-// worker cancels the phase on all of them, and the error names the worker's address.
+// worker cancels the phase on all of them, and the error names the worker's address. A
+// lost worker (killed, cut off, paused past Liveness.DeadAfter) restarts the phase on the
+// survivors in a new generation of the job (recovery.go); answers that do not carry the
+// current job id and step are refused (StaleAnswerError).
 package coordinator

@@ -106,6 +106,15 @@ func (fc *faultCluster) direction(t *testing.T) {
 	}
 }
 
+// skipShort skips a fault test in the -short run (the race run, where a factorization of
+// 7840 takes minutes): TestWorkerKilledInEveryPhase covers the recovery path there, and
+// the full run covers every fault.
+func skipShort(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a factorization of 7840 per fault; -short (the race run) keeps one fault test")
+	}
+}
+
 // once returns a hook that runs f the first time phase begins.
 func once(phase string, f func(fc *faultCluster)) func(fc *faultCluster, phase string) {
 	var done sync.Once
@@ -122,7 +131,7 @@ func once(phase string, f func(fc *faultCluster)) func(fc *faultCluster, phase s
 func TestWorkerKilledInEveryPhase(t *testing.T) {
 	phases := []string{"upload", "evaluate", "assemble", "factor", "solve"}
 	if testing.Short() {
-		phases = []string{"upload", "factor"}
+		phases = []string{"factor"} // the race run: the recovery path once, in the busiest phase
 	}
 	for _, phase := range phases {
 		t.Run(phase, func(t *testing.T) {
@@ -144,6 +153,7 @@ func TestWorkerKilledInEveryPhase(t *testing.T) {
 // open, nothing gets through): the monitor gives it up after DeadAfter, and the step
 // completes on the survivors.
 func TestWorkerCutOff(t *testing.T) {
+	skipShort(t)
 	const deadAfter = 2 * time.Second
 	var cut time.Time
 	fc := newFaultCluster(t, Liveness{Heartbeat: 200 * time.Millisecond, DeadAfter: deadAfter}, once("factor", func(fc *faultCluster) {
@@ -162,6 +172,7 @@ func TestWorkerCutOff(t *testing.T) {
 // TestConnectionsDropped closes every connection of a worker during the factorization: a
 // network blip. Every worker still answers, so the step restarts on all three.
 func TestConnectionsDropped(t *testing.T) {
+	skipShort(t)
 	fc := newFaultCluster(t, Liveness{DeadAfter: 5 * time.Second}, once("factor", func(fc *faultCluster) {
 		time.AfterFunc(200*time.Millisecond, fc.proxies[0].drop)
 	}))
@@ -174,6 +185,7 @@ func TestConnectionsDropped(t *testing.T) {
 // TestPausedWorker holds a worker's traffic for less than DeadAfter during the
 // factorization: a slow worker is waited for, not given up.
 func TestPausedWorker(t *testing.T) {
+	skipShort(t)
 	fc := newFaultCluster(t, Liveness{Heartbeat: 200 * time.Millisecond, DeadAfter: 4 * time.Second}, once("factor", func(fc *faultCluster) {
 		fc.proxies[1].pause()
 		time.AfterFunc(1500*time.Millisecond, fc.proxies[1].resume)
@@ -187,6 +199,7 @@ func TestPausedWorker(t *testing.T) {
 // TestLostWorkerRejoins: a lost worker that serves again at its address joins at the
 // next direction.
 func TestLostWorkerRejoins(t *testing.T) {
+	skipShort(t)
 	fc := newFaultCluster(t, Liveness{DeadAfter: 5 * time.Second}, once("factor", func(fc *faultCluster) {
 		fc.lb.Servers[1].Close()
 	}))

@@ -12,8 +12,8 @@ import (
 	"time"
 )
 
-// composeFile is the part of the Compose Specification that compose.yaml uses. Decoding
-// is strict, so a key outside it (a typo, or `ports:` on the replicated workers, which
+// composeFile is the part of the Compose Specification that compose.yaml and
+// compose.secure.yaml use. Decoding is strict, so a key outside it (a typo, or `ports:` on the replicated workers, which
 // cannot share one host port) fails the test: add the field here when the file needs it.
 type composeFile struct {
 	Services map[string]composeService `json:"services"`
@@ -35,6 +35,7 @@ type composeService struct {
 	CapDrop         []string                    `json:"cap_drop"`
 	SecurityOpt     []string                    `json:"security_opt"`
 	Restart         string                      `json:"restart"`
+	Profiles        []string                    `json:"profiles"`
 }
 
 type composeDeploy struct {
@@ -60,8 +61,8 @@ var composeVar = regexp.MustCompile(`\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*)
 // values from env (an unset or empty variable takes the default); $$ is a dollar. Compose
 // substitutes in the parsed values, so comments are left out: this test drops the lines
 // that are comments (compose.yaml has no comment after a value). Any other use of $ is an
-// error, since this test would read it differently from Compose.
-func interpolate(text string, env map[string]string) (string, error) {
+// error, since this test would read it differently from Compose. Errors name the file.
+func interpolate(name, text string, env map[string]string) (string, error) {
 	lines := strings.Split(text, "\n")
 	kept := lines[:0]
 	for _, l := range lines {
@@ -76,42 +77,50 @@ func interpolate(text string, env map[string]string) (string, error) {
 		}
 		m := composeVar.FindStringSubmatch(s)
 		if m[1] == "" {
-			err = fmt.Errorf("compose.yaml: a $ that is neither $$ nor ${NAME[:-default]}")
+			err = fmt.Errorf("%s: a $ that is neither $$ nor ${NAME[:-default]}", name)
 			return s
 		}
 		if v := env[m[1]]; v != "" {
 			return v
 		}
 		if m[2] == "" {
-			err = fmt.Errorf("compose.yaml: ${%s} has no default; write ${%s:-value}", m[1], m[1])
+			err = fmt.Errorf("%s: ${%s} has no default; write ${%s:-value}", name, m[1], m[1])
 		}
 		return m[3]
 	})
 	return out, err
 }
 
-// loadCompose interpolates text with env and decodes it strictly.
-func loadCompose(text string, env map[string]string) (*composeFile, error) {
-	s, err := interpolate(text, env)
+// loadCompose interpolates the text of the file name with env and decodes it strictly.
+func loadCompose(name, text string, env map[string]string) (*composeFile, error) {
+	s, err := interpolate(name, text, env)
 	if err != nil {
 		return nil, err
 	}
 	var cf composeFile
 	if err := decodeStrict([]byte(s), &cf); err != nil {
-		return nil, fmt.Errorf("compose.yaml: %w", err)
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return &cf, nil
 }
 
-// checkCompose returns every way in which the worker and train services disagree.
-func checkCompose(cf *composeFile) []error {
+// checkCompose returns every way in which the worker and train services of the Compose
+// file name (or merged files) disagree.
+func checkCompose(name string, cf *composeFile) []error {
 	var errs []error
-	fail := func(format string, a ...any) { errs = append(errs, fmt.Errorf("compose.yaml: "+format, a...)) }
+	fail := func(format string, a ...any) { errs = append(errs, fmt.Errorf(name+": "+format, a...)) }
 	w, okW := cf.Services["worker"]
 	tr, okT := cf.Services["train"]
-	if !okW || !okT || len(cf.Services) != 2 {
+	if !okW || !okT {
 		fail("services %v; want worker and train", slices.Sorted(mapKeys(cf.Services)))
 		return errs
+	}
+	// Any other service is a tool run by hand (`run --rm certs`), in a profile, so that
+	// `up` does not start it.
+	for n, s := range cf.Services {
+		if n != "worker" && n != "train" && len(s.Profiles) == 0 {
+			fail("service %s is not in a profile: `up` would start it beside worker and train", n)
+		}
 	}
 	if w.Image == "" || w.Image != tr.Image {
 		fail("images %q and %q: want the same hess image", w.Image, tr.Image)
@@ -140,12 +149,27 @@ func checkCompose(cf *composeFile) []error {
 	if port != 0 && !slices.Contains(w.Expose, fmt.Sprint(port)) {
 		fail("worker: expose %q does not list the gRPC port %d", w.Expose, port)
 	}
+	// The health check runs in the container: on the gRPC port, or on the plaintext
+	// health port (--health-listen) where the gRPC port wants certificates.
+	healthAddr := fmt.Sprintf("127.0.0.1:%d", port)
+	if hl, ok, err := flagValue(w.Command, "health-listen"); err != nil {
+		fail("worker: %v", err)
+	} else if ok {
+		healthAddr = hl
+		if host, _, err := splitHostPort(hl); err != nil {
+			fail("worker: --health-listen: %v", err)
+		} else if host != "127.0.0.1" {
+			fail("worker: --health-listen %s; want 127.0.0.1: only the check in the container needs the plaintext port", hl)
+		}
+	} else if _, tls, _ := flagValue(w.Command, "tls-cert"); tls {
+		fail("worker: --tls-cert without --health-listen: the health check cannot present a certificate")
+	}
 	if hc := w.Healthcheck; hc == nil || hc.Disable || !slices.Contains(hc.Test, "health") {
 		fail("worker: healthcheck %+v; want hess health", hc)
 	} else if addr, err := requiredFlag(hc.Test, "addr"); err != nil {
 		fail("worker: healthcheck: %v", err)
-	} else if addr != fmt.Sprintf("127.0.0.1:%d", port) {
-		fail("worker: healthcheck --addr %s; want 127.0.0.1:%d", addr, port)
+	} else if addr != healthAddr {
+		fail("worker: healthcheck --addr %s; want %s", addr, healthAddr)
 	}
 
 	// train: finds the workers by the service's DNS name, expects all replicas, waits for
@@ -212,9 +236,11 @@ func mapKeys[V any](m map[string]V) func(func(string) bool) {
 	}
 }
 
-func readCompose(t *testing.T) string {
+func readCompose(t *testing.T) string { return readFile(t, "compose.yaml") }
+
+func readFile(t *testing.T, name string) string {
 	t.Helper()
-	b, err := os.ReadFile("compose.yaml")
+	b, err := os.ReadFile(name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,11 +253,11 @@ func TestComposeAgrees(t *testing.T) {
 		{},                                       // the defaults
 		{"HESS_WORKERS": "5", "HESS_STEPS": "2"}, // one knob moves replicas and --expect-workers together
 	} {
-		cf, err := loadCompose(text, env)
+		cf, err := loadCompose("compose.yaml", text, env)
 		if err != nil {
 			t.Fatalf("env %v: %v", env, err)
 		}
-		for _, err := range checkCompose(cf) {
+		for _, err := range checkCompose("compose.yaml", cf) {
 			t.Errorf("env %v: %v", env, err)
 		}
 		if want := env["HESS_WORKERS"]; want != "" && fmt.Sprint(cf.Services["worker"].Deploy.Replicas) != want {
@@ -258,12 +284,12 @@ func TestComposeChecksCatchMistakes(t *testing.T) {
 			if !strings.Contains(text, tc.old) {
 				t.Fatalf("compose.yaml does not contain %q: update the test", tc.old)
 			}
-			cf, err := loadCompose(strings.Replace(text, tc.old, tc.new, 1), nil)
+			cf, err := loadCompose("compose.yaml", strings.Replace(text, tc.old, tc.new, 1), nil)
 			var errs []error
 			if err != nil {
 				errs = []error{err}
 			} else {
-				errs = checkCompose(cf)
+				errs = checkCompose("compose.yaml", cf)
 			}
 			for _, e := range errs {
 				if strings.Contains(e.Error(), tc.wantErr) {
@@ -275,14 +301,17 @@ func TestComposeChecksCatchMistakes(t *testing.T) {
 	}
 }
 
-// TestComposeConfig has the Compose tool itself validate the file.
+// TestComposeConfig has the Compose tool itself validate the file, alone and with the
+// secured override.
 func TestComposeConfig(t *testing.T) {
 	compose := composeCommand(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
-	args := append(compose[1:], "-f", "compose.yaml", "config", "--quiet")
-	out, err := exec.CommandContext(ctx, compose[0], args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", compose[0], strings.Join(args, " "), err, out)
+	for _, files := range [][]string{{"-f", "compose.yaml"}, {"-f", "compose.yaml", "-f", "compose.secure.yaml"}} {
+		args := append(append(slices.Clone(compose[1:]), files...), "config", "--quiet")
+		out, err := exec.CommandContext(ctx, compose[0], args...).CombinedOutput()
+		if err != nil {
+			t.Errorf("%s %s: %v\n%s", compose[0], strings.Join(args, " "), err, out)
+		}
 	}
 }

@@ -44,8 +44,8 @@ done
 
 ctx=$(mktemp -d "${TMPDIR:-/tmp}/hess-image.XXXXXX")
 trap 'rm -rf "$ctx"' EXIT
-mkdir -p "$ctx/etc" "$ctx/data" "$ctx/out"
-chmod 0755 "$ctx/out"
+mkdir -p "$ctx/etc" "$ctx/data" "$ctx/out" "$ctx/secrets"
+chmod 0755 "$ctx/out" "$ctx/secrets"
 cp "$bin" "$ctx/hess"
 chmod 0755 "$ctx/hess"
 cp "$mnist"/*-ubyte.gz "$ctx/data/"

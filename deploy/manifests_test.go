@@ -192,19 +192,27 @@ func loadManifests(dir string) (*manifests, error) {
 	return m, nil
 }
 
+// readManifestFiles returns the text of every manifest, by its path under k8s/
+// (worker-service.yaml, secure/train-job.yaml).
 func readManifestFiles(t *testing.T) map[string][]byte {
 	t.Helper()
-	files, err := filepath.Glob("k8s/*.yaml")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no manifests in k8s/: %v", err)
-	}
 	texts := map[string][]byte{}
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
+	for _, dir := range []string{"k8s", "k8s/secure"} {
+		files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
+		if err != nil || len(files) == 0 {
+			t.Fatalf("no manifests in %s/: %v", dir, err)
 		}
-		texts[filepath.Base(f)] = b
+		for _, f := range files {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rel, err := filepath.Rel("k8s", f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			texts[filepath.ToSlash(rel)] = b
+		}
 	}
 	return texts
 }
@@ -228,14 +236,27 @@ func TestManifestsDecodeStrictly(t *testing.T) {
 			t.Errorf("k8s/ has %d objects of kind %s; want 1", got, kind)
 		}
 	}
+	// The secured variant replaces the StatefulSet and the Job, and only them.
+	sec, err := loadManifests(secureDir)
+	if err != nil {
+		t.Fatalf("loadManifests(%s): %v", secureDir, err)
+	}
+	for kind, got := range map[string]int{
+		"Service": len(sec.services), "StatefulSet": len(sec.statefulSets),
+		"Job": len(sec.jobs), "PersistentVolumeClaim": len(sec.claims),
+	} {
+		if want := map[string]int{"StatefulSet": 1, "Job": 1}[kind]; got != want {
+			t.Errorf("%s/ has %d objects of kind %s; want %d", secureDir, got, kind, want)
+		}
+	}
 }
 
 func TestWorkerMemoryNeed(t *testing.T) {
 	// One worker, tiles of 1568 = 7840/5: the 15 lower tiles of 1568^2 doubles
-	// (19,668,992 B each) twice, two panels of 7840 x 1568 doubles received, and 128e6 B of
-	// data and runtime.
+	// (19,668,992 B each), two panels of 7840 x 1568 doubles received, and 155e6 B of
+	// data, curvature coefficients and runtime.
 	got, err := workerMemoryNeed(1, 1568)
-	if want := 2*15*19668992.0 + 2*7840*1568*8 + 128e6; err != nil || got != want {
+	if want := 15*19668992.0 + 2*7840*1568*8 + 155e6; err != nil || got != want {
 		t.Errorf("workerMemoryNeed(1, 1568) = %.0f, %v; want %.0f", got, err, want)
 	}
 	// Over p workers the busiest holds at least an even share of the lower triangle,
@@ -248,9 +269,9 @@ func TestWorkerMemoryNeed(t *testing.T) {
 			t.Fatal(err)
 		}
 		n := float64(hessianOrder)
-		fixed := 2*n*ts*8 + 128e6
-		low := 2*n*n/2*8/float64(p) + fixed
-		high := 2*(n*n/2+n*ts/2+n*ts)*8/float64(p) + 2*n*ts*8 + fixed
+		fixed := 2*n*ts*8 + 155e6
+		low := n*n/2*8/float64(p) + fixed
+		high := (n*n/2+n*ts/2+n*ts)*8/float64(p) + n*ts*8 + fixed
 		if got < low || got > high {
 			t.Errorf("workerMemoryNeed(%d, %d) = %.0f; want in [%.0f, %.0f]", p, ts, got, low, high)
 		}
@@ -282,6 +303,9 @@ func TestStrictDecodingCatchesTypos(t *testing.T) {
 		{"wrong type", "worker-service.yaml", "port: 7070", "port: seventy", "cannot unmarshal"},
 		{"unknown kind", "train-job.yaml", "kind: Job", "kind: Jobb", "not a kind this test knows"},
 		{"misspelt probe kind", "worker-statefulset.yaml", "grpc:\n              port: 7070\n            periodSeconds: 5", "gprc:\n              port: 7070\n            periodSeconds: 5", "unknown field"},
+		{"misspelt secret field", "secure/worker-statefulset.yaml", "secretName: hess-tls", "secretname: hess-tls", "unknown field"},
+		{"mode as a string", "secure/train-job.yaml", "defaultMode: 0440", `defaultMode: "0440"`, "cannot unmarshal"},
+		{"readOnly misspelt", "secure/train-job.yaml", "readOnly: true", "readonly: true", "unknown field"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			text := string(texts[tc.file])
@@ -342,7 +366,9 @@ func TestChecksCatchDisagreements(t *testing.T) {
 		}, "memory request"},
 		{"more workers than the job expects", func(m *manifests) { six := int32(6); sts(m).Spec.Replicas = &six }, "--expect-workers 3"},
 		// Tiles of 1024 need 490.8 MB per worker, the request is 384Mi = 402.7 MB.
-		{"bigger tiles than the request covers", func(m *manifests) { setArg(job(m), "--tile-size", "1024") }, "memory request"},
+		{"a request below the need", func(m *manifests) {
+			worker(m).Resources.Requests[corev1.ResourceMemory] = mustQuantity("200Mi")
+		}, "memory request"},
 		{"tiles too big for the API", func(m *manifests) { setArg(job(m), "--tile-size", "2048") }, "at most 1024"},
 		{"GOMEMLIMIT above the limit", func(m *manifests) { setEnv(worker(m), "GOMEMLIMIT", "1GiB") }, "GOMEMLIMIT"},
 		{"output not on a volume", func(m *manifests) { setArg(job(m), "--out", "/results") }, "--out /results"},
@@ -439,14 +465,34 @@ func checkManifests(m *manifests) []error {
 	if svcPort == 0 {
 		fail("Service %s: no port named grpc", svc.Name)
 	}
+	// The probes call the health service on the gRPC port or, where that port wants
+	// certificates that the kubelet cannot present, on the plaintext health port.
+	healthPort, healthName := grpcPort, "grpc"
+	if hl, ok, err := flagValue(w.Args, "health-listen"); err != nil {
+		fail("StatefulSet %s: %v", ss.Name, err)
+	} else if ok {
+		healthPort, healthName = containerPort(w, "health"), "health"
+		if healthPort == 0 {
+			fail("StatefulSet %s: --health-listen %s but the container has no port named health", ss.Name, hl)
+		}
+		if host, port, err := splitHostPort(hl); err != nil {
+			fail("StatefulSet %s: --health-listen: %v", ss.Name, err)
+		} else if host != "" && host != "0.0.0.0" {
+			fail("StatefulSet %s: --health-listen %s; want all interfaces (:%d), or the kubelet's probes cannot connect", ss.Name, hl, port)
+		} else if port != healthPort {
+			fail("StatefulSet %s: --health-listen %s but containerPort health is %d", ss.Name, hl, healthPort)
+		}
+	} else if _, tls, _ := flagValue(w.Args, "tls-cert"); tls {
+		fail("StatefulSet %s: --tls-cert without --health-listen: the kubelet's gRPC probes cannot present a certificate", ss.Name)
+	}
 	for name, p := range map[string]*corev1.Probe{"readinessProbe": w.ReadinessProbe, "livenessProbe": w.LivenessProbe} {
 		switch {
 		case p == nil:
 			fail("StatefulSet %s: %s: missing", ss.Name, name)
 		case p.GRPC == nil || p.Exec != nil || p.HTTPGet != nil || p.TCPSocket != nil:
 			fail("StatefulSet %s: %s: not a gRPC probe (the worker serves grpc.health.v1)", ss.Name, name)
-		case int(p.GRPC.Port) != grpcPort:
-			fail("StatefulSet %s: %s: gRPC port %d; want the worker's grpc port %d", ss.Name, name, p.GRPC.Port, grpcPort)
+		case int(p.GRPC.Port) != healthPort:
+			fail("StatefulSet %s: %s: gRPC port %d; want the worker's %s port %d", ss.Name, name, p.GRPC.Port, healthName, healthPort)
 		}
 	}
 

@@ -455,11 +455,15 @@ func TestRankReport(t *testing.T) {
 	}
 }
 
-// BenchmarkEigenvaluesSym times all eigenvalues of a random symmetric matrix
-// (n = 7840 takes minutes: run it with -bench 'EigenvaluesSym/n=7840' -benchtime 1x).
+// BenchmarkEigenvaluesSym times all eigenvalues of a random symmetric matrix. n = 7840,
+// the Hessian's order, takes minutes and runs only when named:
+// -bench 'EigenvaluesSym/n=7840' -benchtime 1x.
 func BenchmarkEigenvaluesSym(b *testing.B) {
-	for _, n := range []int{500, 1000, 2000, 3000, 7840} {
+	for _, n := range []int{500, 1000, 2000, 3000, Params} {
 		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			if n == Params {
+				requireExplicit(b, "n=7840")
+			}
 			r := rand.New(rand.NewPCG(1, 1))
 			src := make([]float64, n*n)
 			for i := range src {

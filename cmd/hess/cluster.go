@@ -123,6 +123,9 @@ func newProblem(ctx context.Context, train *hessian.Dataset, eps float64, cf clu
 	}, train)
 	if err != nil {
 		stop()
+		if hint := tlsHint(err, creds); hint != "" {
+			err = fmt.Errorf("%w (%s)", err, hint)
+		}
 		return nil, nil, err
 	}
 	stops = append(stops, c.Close)

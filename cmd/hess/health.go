@@ -72,6 +72,9 @@ func checkHealth(ctx context.Context, addr, service string, timeout time.Duratio
 	if err != nil {
 		switch status.Code(err) {
 		case codes.DeadlineExceeded:
+			if hint := tlsHint(err, creds); hint != "" {
+				return 0, fmt.Errorf("health: %s: no answer within %v (%s): %w", addr, timeout, hint, err)
+			}
 			return 0, fmt.Errorf("health: %s: no answer within %v (is a worker listening there?): %w", addr, timeout, err)
 		case codes.Unimplemented:
 			return 0, fmt.Errorf("health: %s: the server has no gRPC health service: %w", addr, err)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"flag"
+	"strings"
 
 	"github.com/hessian-cluster/hess/internal/clusterrpc"
 )
@@ -20,3 +21,22 @@ func (sf *securityFlags) register(fs *flag.FlagSet) {
 
 // load reads the files the flags name (nil credentials without them).
 func (sf *securityFlags) load() (*clusterrpc.Credentials, error) { return sf.s.Load() }
+
+// tlsHint returns a hint for a connection error that comes from a mismatch of transport
+// security, whose gRPC text alone is obscure, or "" for other errors: a worker with
+// mutual TLS closes a plaintext connection before the HTTP/2 preface, and a TLS handshake
+// fails on a plaintext worker, a certificate of another CA or a name the certificate
+// lacks.
+func tlsHint(err error, creds *clusterrpc.Credentials) string {
+	if err == nil {
+		return ""
+	}
+	msg := err.Error()
+	switch {
+	case !creds.TLS() && strings.Contains(msg, "server preface"):
+		return "the worker closed a plaintext connection: if it runs with mutual TLS, give --tls-cert, --tls-key and --tls-ca"
+	case creds.TLS() && strings.Contains(msg, "handshake failed"):
+		return "the TLS handshake failed: the worker may run without TLS, or its certificate does not match --tls-ca and --tls-server-name"
+	}
+	return ""
+}

@@ -110,7 +110,7 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	logger.Info("data", "train", train.Len(), "test", test.Len(), "eps", *eps)
+	logger.Info("data", "train", train.Len(), "test", test.Len(), "eps", *eps, "blas", hessian.BLAS)
 	prog := newProgress(stderr)
 	prob, closeProb, err := newProblem(ctx, train, *eps, cf, logger, prog.report)
 	if err != nil {
