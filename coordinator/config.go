@@ -94,7 +94,8 @@ type Config struct {
 	Credentials *clusterrpc.Credentials
 
 	// testHook, when not nil, is called as each sub-phase begins ("upload", "evaluate",
-	// "assemble", "factor", "solve"): the tests inject faults there.
+	// "assemble", "factor", "solve", "reduce", "reduce-panel" for every panel, "spy"): the
+	// tests inject faults there.
 	testHook func(phase string)
 }
 

@@ -39,6 +39,13 @@
 //     corrects the solution. The result agrees with the single-process solver to
 //     rounding, for any layout.
 //
+// Besides the Newton steps, Eigenvalues gives all eigenvalues of the assembled matrix
+// (the tridiagonal reduction, LAPACK's DSYTRD, with the tiles as the trailing matrix:
+// per column a Householder vector of at most 62.7 KB to the workers and their products
+// back, per panel of 32 columns a 2 MB gather and an update the workers apply; see
+// eigen.go and tridiag.go), and SpyCounts the non-zero counts of its cells, which every
+// worker makes for its own tiles.
+//
 // # Failures
 //
 // Every call has a deadline (Timeouts). A pivot that is not positive comes back as a
