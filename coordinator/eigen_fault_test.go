@@ -13,6 +13,9 @@ import (
 // counts begin: each phase starts again from the assembly on the two survivors, in a new
 // generation, and gives the fault-free result.
 func TestWorkerLostDuringReduction(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the race run keeps one fault test (TestWorkerKilledInEveryPhase)")
+	}
 	d := cornerSet(6)
 	w := randomWeights(5)
 	want := cornerEigenvalues(t, d, w)
@@ -24,9 +27,6 @@ func TestWorkerLostDuringReduction(t *testing.T) {
 		{"spy", func(p *faultProxy, _ func() error) { p.blackhole() }},
 	} {
 		t.Run(tc.phase, func(t *testing.T) {
-			if testing.Short() && tc.phase == "spy" {
-				t.Skip("waits for the blackholed worker to be given up; the killed one covers the race run")
-			}
 			lb := startWorkers(t, 3)
 			var addrs []string
 			var proxies []*faultProxy
