@@ -36,9 +36,20 @@ func (s *Server) readTiles(id string, step uint64, want pb.TileState) (j *job, u
 	}
 	if want != pb.TileState_TILE_STATE_UNSPECIFIED && j.state != want {
 		j.phase.RUnlock()
-		return nil, nil, failed("job %q: the tiles of step %d are %v, not %v (Factor first)", id, step, j.state, want)
+		return nil, nil, failed("job %q: the tiles of step %d are %v, not %v (%s)", id, step, j.state, want, stateHint(want))
 	}
 	return j, j.phase.RUnlock, nil
+}
+
+// stateHint says which call brings the tiles to the state a call needs.
+func stateHint(want pb.TileState) string {
+	switch want {
+	case stateFactored:
+		return "Factor first"
+	case stateAssembled:
+		return "Assemble first"
+	}
+	return "Assemble again"
 }
 
 // TriangularStep runs one block step of the distributed triangular solves with the
