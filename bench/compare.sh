@@ -36,6 +36,10 @@ echo "== hess (go test -bench)" >&2
 go test "$@" -run '^$' -timeout 60m -benchtime 1x \
   -bench '^Benchmark(Assemble|Cholesky|NewtonStep)$/^(images=60000|n=7840)$' \
   ./hessian/ | tee "$tmp/go.txt"
+echo "== hess on loopback workers (go test -bench)" >&2
+for bench in '^BenchmarkClusterStep$/^workers=2$' '^BenchmarkStepRatio$'; do
+  go test "$@" -run '^$' -timeout 60m -benchtime 1x -bench "$bench" ./coordinator/ | tee -a "$tmp/go.txt"
+done
 
 "$PY" - "$tmp/ref.json" "$tmp/go.txt" <<'PY'
 import json, re, statistics, sys
@@ -75,4 +79,12 @@ print("(hess step: assembly %.2f s, factor + solve %.2f s; NumPy step: assembly 
     metric("BenchmarkNewtonStep/images=60000", "assemble-s"),
     metric("BenchmarkNewtonStep/images=60000", "solve-s"),
     ref["assemble_s"] + ref["add_R_s"], ref["cholesky_s"] + ref["solve_s"]))
+two = metric("BenchmarkClusterStep/workers=2", "step-s")
+print("%-58s %8.2f %8.2f %6.3f" % ("Newton step on 2 loopback workers (gRPC)", two, ref["step_s"], two / ref["step_s"]))
+print("2 loopback workers / 1 loopback worker, same step, alternated in one run: %.3f (%.2f s / %.2f s)" % (
+    metric("BenchmarkStepRatio", "x-one-worker"), metric("BenchmarkStepRatio", "two-workers-s"),
+    metric("BenchmarkStepRatio", "one-worker-s")))
+print("bytes per step on 2 workers: coordinator sent %.2f MB, received %.2f MB; worker to worker %.1f MB (layout lower bound %.1f MB)" % (
+    metric("BenchmarkClusterStep/workers=2", "sent-B") / 1e6, metric("BenchmarkClusterStep/workers=2", "received-B") / 1e6,
+    metric("BenchmarkClusterStep/workers=2", "peer-B") / 1e6, metric("BenchmarkClusterStep/workers=2", "peer-bound-B") / 1e6))
 PY

@@ -28,6 +28,8 @@ type checkpoint struct {
 	Batch    string               `json:"batch"`
 	Seed     uint64               `json:"seed"`
 	Data     string               `json:"data"`
+	Steps    int                  `json:"steps"` // --steps and --tol of the run; a resume keeps them unless given again
+	Tol      float64              `json:"tol"`
 	Records  []hessian.StepRecord `json:"records"`
 	Weights  []float64            `json:"weights"` // flat order v[10*j+k]; JSON keeps float64 exactly
 }
@@ -92,9 +94,15 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			}
 		}
 		*eps, *damping, df.batch, df.seed, df.dir = ck.Eps, ck.Damping, ck.Batch, ck.Seed, ck.Data
+		if !set["steps"] && ck.Steps > 0 {
+			*steps = ck.Steps
+		}
+		if !set["tol"] && ck.Tol > 0 {
+			*tol = ck.Tol
+		}
 		copy(w, ck.Weights)
-		if n := len(ck.Records); n > 0 && ck.Records[n-1].Converged {
-			ck.Records = ck.Records[:n-1] // the converged record is made again
+		if n := len(ck.Records); n > 0 && ck.Records[n-1].Step == ck.NextStep {
+			ck.Records = ck.Records[:n-1] // the final state's record (no step taken) is made again
 		}
 		if *out == "" {
 			*out = *resume
@@ -122,7 +130,7 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}()
 
-	ck = checkpoint{Version: 1, Eps: *eps, Damping: *damping, Batch: df.batch, Seed: df.seed, Data: df.dir, Records: ck.Records}
+	ck = checkpoint{Version: 1, Eps: *eps, Damping: *damping, Batch: df.batch, Seed: df.seed, Data: df.dir, Steps: *steps, Tol: *tol, Records: ck.Records}
 	if !*jsonOut {
 		fmt.Fprintf(stdout, "%4s  %-20s %-10s %-6s %-9s %-9s %-10s %-8s\n", "step", "objective", "grad_norm", "t", "train_acc", "test_acc", "assemble_s", "solve_s")
 	}
@@ -144,8 +152,8 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			}
 			ck.Records = append(ck.Records, r)
 			ck.NextStep = r.Step + 1
-			if r.Converged {
-				ck.NextStep = r.Step // a resumed run re-checks the gradient
+			if r.StepSize == 0 { // the final state (converged or out of steps): no step was taken
+				ck.NextStep = r.Step // a resumed run evaluates it again
 			}
 			ck.Weights = w
 			if *out != "" {
@@ -257,7 +265,7 @@ func readCheckpoint(dir string) (checkpoint, error) {
 	if err := hessian.CheckWeights(ck.Weights); err != nil {
 		return ck, fmt.Errorf("--resume: %s: %w", path, err)
 	}
-	if len(ck.Records) != ck.NextStep && !(len(ck.Records) > 0 && ck.Records[len(ck.Records)-1].Converged) {
+	if n := len(ck.Records); n != ck.NextStep && !(n == ck.NextStep+1 && ck.Records[n-1].Step == ck.NextStep) {
 		return ck, fmt.Errorf("--resume: %s: %d step records for next step %d", path, len(ck.Records), ck.NextStep)
 	}
 	return ck, nil
