@@ -6,6 +6,9 @@ RACE_PKGS ?= $$($(GO) list ./coordinator/... ./worker/... ./internal/... 2>/dev/
 
 # Each fuzz target runs this long in `make fuzz` (CI: briefly; locally: -fuzztime as long as you like).
 FUZZTIME ?= 10s
+# How long the fuzzer may spend shrinking each new interesting input; Go's default (60s)
+# would spend a brief run minimizing instead of fuzzing (a failure is still minimized).
+FUZZMINIMIZETIME ?= 1s
 
 .PHONY: help test vet fmt tidy unit race deploy-test fuzz bench compare build image proto check-proto
 
@@ -38,7 +41,7 @@ check-proto: ## fail if regenerating the protobuf code would change it
 fuzz: ## every fuzz target for FUZZTIME (IDX reader, .npy reader, RPC decoders)
 	@set -e; for dir in $$(grep -l '^func Fuzz' $$(git ls-files '*_test.go') | xargs -n1 dirname | sort -u); do \
 	  for f in $$(grep -h -o '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go | sed 's/^func //'); do \
-	    echo "== fuzz ./$$dir $$f ($(FUZZTIME))"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./$$dir; \
+	    echo "== fuzz ./$$dir $$f ($(FUZZTIME))"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) ./$$dir; \
 	  done; \
 	done
 
