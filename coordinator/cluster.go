@@ -109,20 +109,8 @@ func New(ctx context.Context, cfg Config, train *hessian.Dataset) (*Cluster, err
 	c.digest, c.size = clusterrpc.DataDigest(train)
 
 	start := time.Now()
-	wctx, cancel := context.WithTimeout(ctx, cfg.StartupTimeout)
-	err := forEach(wctx, cfg.Workers, func(ctx context.Context, addr string) error {
-		conn, err := c.conn(addr)
-		if err != nil {
-			return err
-		}
-		return waitServing(ctx, conn, addr, c.to.Health)
-	})
-	cancel()
-	if err != nil {
+	if err := c.waitWorkers(ctx); err != nil {
 		c.closeConns()
-		if ctx.Err() == nil {
-			err = fmt.Errorf("%w (startup timeout %v)", err, cfg.StartupTimeout)
-		}
 		return nil, err
 	}
 	c.log.Info("workers serving", "workers", len(cfg.Workers), "seconds", time.Since(start).Seconds())

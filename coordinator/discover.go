@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -131,28 +132,124 @@ func preferIPv4(ips []string) []string {
 	return all
 }
 
+// waitLogInterval is how often waitWorkers logs the workers that are not serving yet;
+// tests shorten it.
+var waitLogInterval = 5 * time.Second
+
+// waitWorkers waits up to the startup timeout for every worker to answer the health
+// check SERVING. Every waitLogInterval it logs, at Info, each worker that is not serving
+// yet, its last answer and the time left. When the timeout expires the error names
+// every worker still not serving, one line each.
+func (c *Cluster) waitWorkers(ctx context.Context) error {
+	timeout := c.cfg.StartupTimeout
+	deadline := time.Now().Add(timeout)
+	wctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	var (
+		mu   sync.Mutex // protects last
+		last = make([]error, len(c.cfg.Workers))
+		errs = make([]error, len(c.cfg.Workers)) // each goroutine writes its own entry
+		wg   sync.WaitGroup
+	)
+	for i, addr := range c.cfg.Workers {
+		last[i] = errNoAnswer
+		wg.Go(func() {
+			conn, err := c.conn(addr)
+			if err != nil {
+				errs[i] = err
+				cancel() // a bad address: waiting for the others is pointless
+				return
+			}
+			errs[i] = waitServing(wctx, conn, addr, c.to.Health, func(err error) {
+				mu.Lock()
+				last[i] = err
+				mu.Unlock()
+			})
+		})
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	tick := time.NewTicker(waitLogInterval)
+	defer tick.Stop()
+	for waiting := true; waiting; {
+		select {
+		case <-done:
+			waiting = false
+		case <-tick.C:
+			left := time.Until(deadline).Round(100 * time.Millisecond)
+			if left <= 0 {
+				continue // the error follows
+			}
+			mu.Lock()
+			for i, addr := range c.cfg.Workers {
+				if last[i] != nil {
+					c.log.Info("worker not serving yet; waiting", "worker", addr, "err", last[i], "left", left)
+				}
+			}
+			mu.Unlock()
+		}
+	}
+	var failed []error
+	for _, err := range errs {
+		var ns *notServingError
+		switch {
+		case err == nil:
+		case errors.As(err, &ns) && ctx.Err() == nil:
+			failed = append(failed, fmt.Errorf("%w (startup timeout %v)", err, timeout))
+		case errors.As(err, &ns):
+			failed = append(failed, err)
+		default:
+			return err // a bad address
+		}
+	}
+	if ctx.Err() != nil && len(failed) > 0 {
+		return failed[0] // the caller gave up, not the workers: as before, one is enough
+	}
+	return errors.Join(failed...)
+}
+
+// errNoAnswer is the last answer of a worker that did not answer yet.
+var errNoAnswer = errors.New("no answer yet")
+
+// notServingError is a worker that did not answer SERVING before its context ended.
+type notServingError struct {
+	addr string
+	last error
+}
+
+func (e *notServingError) Error() string {
+	return fmt.Sprintf("coordinator: worker %s is not serving: %v", e.addr, e.last)
+}
+
+func (e *notServingError) Unwrap() error { return e.last }
+
 // waitServing calls the health service of the worker on conn until it answers SERVING,
-// every 200 ms, until ctx ends. The error names the worker and the last answer.
-func waitServing(ctx context.Context, conn *grpc.ClientConn, addr string, perCall time.Duration) error {
+// every 200 ms, until ctx ends. After each call it reports the answer to seen (nil:
+// SERVING). The error names the worker and the last answer.
+func waitServing(ctx context.Context, conn *grpc.ClientConn, addr string, perCall time.Duration, seen func(error)) error {
 	hc := healthpb.NewHealthClient(conn)
-	var last error
+	var last error = errNoAnswer
 	for {
 		cctx, cancel := context.WithTimeout(ctx, perCall)
 		resp, err := hc.Check(cctx, &healthpb.HealthCheckRequest{})
 		cancel()
 		switch {
 		case err != nil:
-			last = err
+			if ctx.Err() == nil || last == errNoAnswer {
+				last = err // not the echo of ctx's end, unless there is nothing else
+			}
 		case resp.GetStatus() != healthpb.HealthCheckResponse_SERVING:
 			last = fmt.Errorf("status %s", resp.GetStatus())
 		default:
+			seen(nil)
 			return nil
 		}
+		seen(last)
 		t := time.NewTimer(200 * time.Millisecond)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return fmt.Errorf("coordinator: worker %s is not serving: %v", addr, last)
+			return &notServingError{addr: addr, last: last}
 		case <-t.C:
 		}
 	}

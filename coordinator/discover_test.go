@@ -1,8 +1,11 @@
 package coordinator
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"log/slog"
 	"net"
 	"slices"
 	"strings"
@@ -118,6 +121,84 @@ func TestStartupTimeout(t *testing.T) {
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("New gave up after %v; want about the 800 ms startup timeout", d)
 	}
+}
+
+// TestStartupTimeoutLogsAndNamesAll: while workers are not serving, the coordinator
+// logs each of them (with its address and the time left) every waitLogInterval; when the
+// startup timeout expires, the error names every worker still not serving.
+func TestStartupTimeoutLogsAndNamesAll(t *testing.T) {
+	defer func(d time.Duration) { waitLogInterval = d }(waitLogInterval)
+	waitLogInterval = 100 * time.Millisecond
+	train, _ := loadMNIST(t)
+	var dead []string
+	for range 2 {
+		lis, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		dead = append(dead, lis.Addr().String())
+		lis.Close() // nothing listens there now
+	}
+	lb := startWorkers(t, 1)
+	var buf syncBuffer
+	log := slog.New(slog.NewJSONHandler(&buf, nil))
+	_, err := New(t.Context(), Config{Workers: []string{dead[0], lb.Addrs[0], dead[1]}, Eps: 0.001,
+		StartupTimeout: 700 * time.Millisecond, Logger: log}, train.Slice(0, 5))
+	if err == nil {
+		t.Fatal("New with two dead workers succeeded")
+	}
+	msg := err.Error()
+	for _, a := range dead {
+		if !strings.Contains(msg, "worker "+a+" is not serving: ") {
+			t.Errorf("error %q does not name %s as not serving", msg, a)
+		}
+	}
+	if strings.Contains(msg, lb.Addrs[0]) {
+		t.Errorf("error %q names the serving worker %s", msg, lb.Addrs[0])
+	}
+	if n := strings.Count(msg, "(startup timeout 700ms)"); n != 2 {
+		t.Errorf("error %q gives the startup timeout %d times; want once per dead worker", msg, n)
+	}
+	waits := map[string]int{}
+	for line := range strings.SplitSeq(strings.TrimSpace(buf.String()), "\n") {
+		var rec struct {
+			Level, Msg, Worker, Err string
+			Left                    int64
+		}
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if rec.Msg != "worker not serving yet; waiting" {
+			continue
+		}
+		if rec.Level != "INFO" || rec.Err == "" || rec.Left <= 0 || rec.Left > int64(700*time.Millisecond) {
+			t.Errorf("waiting line %s: want level INFO, an err and 0 < left <= 700ms", line)
+		}
+		waits[rec.Worker]++
+	}
+	for _, a := range dead {
+		if waits[a] < 2 {
+			t.Errorf("%d waiting lines for %s; want one every 100 ms of the 700 ms (log:\n%s)", waits[a], a, buf.String())
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent use.
+type syncBuffer struct {
+	mu sync.Mutex // protects b
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // TestLateWorker: a worker that starts listening after the coordinator began waiting is

@@ -243,7 +243,7 @@ func TestStaleAnswerRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := grpc.NewServer(clusterrpc.ServerOptions(nil, nil)...)
+	srv := grpc.NewServer(clusterrpc.ServerOptions(nil, nil, nil)...)
 	pb.RegisterWorkerServer(srv, staleWorker{real})
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(srv, hs)

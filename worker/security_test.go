@@ -1,18 +1,22 @@
 package worker
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
+	"log/slog"
 	"math/big"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -94,7 +98,9 @@ func TestSecuredWorkers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lb, err := StartLoopback(2, Config{GracePeriod: time.Second, Credentials: workerCreds})
+	var logs lockedBuffer
+	lb, err := StartLoopback(2, Config{GracePeriod: time.Second, Credentials: workerCreds,
+		Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,6 +139,28 @@ func TestSecuredWorkers(t *testing.T) {
 		if err := call(tc.sec, 0); status.Code(err) != tc.code {
 			t.Errorf("%s: %v; want %v", tc.name, err, tc.code)
 		}
+	}
+	// The refusals are logged on the worker, rate-limited: the first (the plaintext
+	// client's failed TLS handshake) names the peer and the reason; the others, from the
+	// same host right after, are suppressed.
+	var refused []map[string]any
+	for line := range strings.SplitSeq(strings.TrimSpace(logs.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if m["msg"] == "refused a client" {
+			refused = append(refused, m)
+		}
+	}
+	if len(refused) != 1 {
+		t.Errorf("%d refusal lines; want 1 (the others suppressed):\n%s", len(refused), logs.String())
+	} else if l := refused[0]; l["level"] != "WARN" || l["worker"] != lb.Addrs[0] ||
+		!strings.HasPrefix(l["peer"].(string), "127.0.0.1:") || !strings.HasPrefix(l["reason"].(string), "TLS handshake: ") {
+		t.Errorf("refusal line %v: want WARN, worker %s, the peer 127.0.0.1:port and the TLS handshake's reason", l, lb.Addrs[0])
+	}
+	if strings.Contains(logs.String(), "s3cret-token") {
+		t.Errorf("the log holds the token:\n%s", logs.String())
 	}
 	// The coordinator with both: a job on both workers, factored with tiles pushed
 	// between them over mutual TLS with the token.
@@ -185,4 +213,22 @@ func TestSecuredWorkers(t *testing.T) {
 	if _, err := (clusterrpc.Security{CertFile: "x"}).Load(); err == nil || !strings.Contains(err.Error(), "go together") {
 		t.Errorf("certificate without key and CA: %v", err)
 	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent use, for a slog handler.
+type lockedBuffer struct {
+	mu sync.Mutex // protects b
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

@@ -116,7 +116,7 @@ func New(cfg Config) (*Server, error) {
 	s.peerRPC = &clusterrpc.Counter{Observe: s.metrics.observeBytes}
 	s.rpc = &clusterrpc.Counter{Observe: s.metrics.observeBytes}
 	s.base, s.cancelBase = context.WithCancel(context.Background())
-	s.grpc = grpc.NewServer(clusterrpc.ServerOptions(s.rpc, cfg.Credentials)...)
+	s.grpc = grpc.NewServer(clusterrpc.ServerOptions(s.rpc, cfg.Credentials, s.logger)...)
 	pb.RegisterWorkerServer(s.grpc, s)
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)

@@ -13,10 +13,10 @@ func init() {
 }
 
 func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("eval", "--weights F.npy [flags]", stderr)
+	fs := newFlagSet("eval", "--weights SPEC [flags]", stderr)
 	var (
 		df      dataFlags
-		weights = fs.String("weights", "", "weights as a float64 .npy of shape (784, 10) (required)")
+		weights = fs.String("weights", "", "the weights to evaluate: "+weightsSpecHelp+" (required)")
 		eps     = fs.Float64("eps", 0.001, "weight of the Laplacian penalty in the reported objective")
 	)
 	df.register(fs, "all")
@@ -30,7 +30,7 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := checkEps(*eps); err != nil {
 		return err
 	}
-	w, err := hessian.ReadWeights(*weights)
+	w, _, err := loadWeights(*weights)
 	if err != nil {
 		return err
 	}

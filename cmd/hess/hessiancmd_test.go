@@ -77,6 +77,11 @@ func TestEvalCommand(t *testing.T) {
 			t.Errorf("eval printed %q; want a line %q", out, want)
 		}
 	}
+	// The other --weights forms: the same numbers without a file.
+	spec, _, err := runHess(t, "eval", "--weights", "normal:0")
+	if err != nil || spec != out {
+		t.Errorf("eval --weights normal:0 printed %q (%v); want what the .npy of the same weights gives, %q", spec, err, out)
+	}
 	if _, _, err := runHess(t, "eval", "--weights", filepath.Join(t.TempDir(), "missing.npy")); err == nil || !strings.Contains(err.Error(), "missing.npy") {
 		t.Errorf("eval of a missing file: %v; want an error naming it", err)
 	}

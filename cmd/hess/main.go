@@ -53,11 +53,12 @@ func main() {
 
 // run dispatches to the subcommand named by args[0].
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+	if len(args) == 0 {
 		usage(stderr)
-		if len(args) == 0 {
-			return flag.ErrHelp
-		}
+		return flag.ErrHelp
+	}
+	if args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(stdout) // asked for: to stdout, so that `hess help | less` works
 		return nil
 	}
 	c, ok := commands[args[0]]

@@ -11,14 +11,17 @@ import (
 	"golang.org/x/term"
 )
 
-// progress shows how far long work has come: a bar redrawn in place on a terminal,
-// plain lines (at most one every plainEvery per phase) otherwise.
+// progress shows how far long work has come: a bar redrawn in place on a terminal;
+// otherwise plain lines for a phase that runs longer than plainEvery (one every
+// plainEvery, and a last one when it ends), and nothing for a short one.
 type progress struct {
-	mu    sync.Mutex
-	w     io.Writer
-	tty   bool
-	phase string
-	last  time.Time
+	mu      sync.Mutex
+	w       io.Writer
+	tty     bool
+	phase   string
+	last    time.Time // the last line drawn, or the phase's start
+	printed bool      // a plain line was written for this phase
+	now     func() time.Time
 }
 
 const (
@@ -28,7 +31,7 @@ const (
 
 // newProgress writes to w; a nil *progress reports nothing.
 func newProgress(w io.Writer) *progress {
-	p := &progress{w: w}
+	p := &progress{w: w, now: time.Now}
 	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		p.tty = true
 	}
@@ -42,10 +45,13 @@ func (p *progress) report(phase string, done, total int) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	now := time.Now()
+	now := p.now()
 	first := phase != p.phase
 	if first {
-		p.phase = phase
+		p.phase, p.printed = phase, false
+		if !p.tty {
+			p.last = now
+		}
 	}
 	finished := done >= total
 	if p.tty {
@@ -58,11 +64,17 @@ func (p *progress) report(phase string, done, total int) {
 		if finished {
 			fmt.Fprint(p.w, "\r\033[K")
 		}
-	} else {
-		if finished || (!first && now.Sub(p.last) < plainEvery) || (first && done == 0) {
-			return
-		}
-		fmt.Fprintf(p.w, "%s: %d%% (%d of %d)\n", phase, 100*done/total, done, total)
+		p.last = now
+		return
 	}
-	p.last = now
+	switch {
+	case finished:
+		if p.printed {
+			fmt.Fprintf(p.w, "%s: 100%% (%d of %d)\n", phase, total, total)
+		}
+		p.phase, p.printed = "", false // a phase of the same name that follows starts anew
+	case now.Sub(p.last) >= plainEvery:
+		fmt.Fprintf(p.w, "%s: %d%% (%d of %d)\n", phase, 100*done/total, done, total)
+		p.last, p.printed = now, true
+	}
 }

@@ -202,8 +202,8 @@ func runRank(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if *tol > 0 {
 			rule = fmt.Sprintf("%g (--tol)", *tol)
 		}
-		fmt.Fprintf(stdout, "Hessian of the mean cross-entropy%s at %s; rank = #{|lambda| > tol}, tol = %s; dense eigenvalues %s\n",
-			epsNote(*sf.eps), label, rule, workersNote(setup.workers))
+		fmt.Fprintf(stdout, "Hessian of the mean cross-entropy%s at %s; rank = #{|lambda| > tol}, tol = %s; %s\n",
+			epsNote(*sf.eps), label, rule, methodNote(setup.workers))
 		fmt.Fprintf(stdout, "%6s %6s %9s %6s %12s %15s %15s %11s %10s %6s %8s\n",
 			"batch", "rank", "9rank(X)", "pixels", "lambda_max", "min|l|>tol", "max|l|<=tol", "cond", "tol", "method", "seconds")
 	}
@@ -251,4 +251,13 @@ func epsNote(eps float64) string {
 		return ""
 	}
 	return fmt.Sprintf(" + R (Laplacian penalty, eps %g; 9 rank(X) bounds the cross-entropy part alone)", eps)
+}
+
+// methodNote says in the table's heading how the eigenvalues are found: on workers always
+// densely, in one process by the method column of each row.
+func methodNote(workers int) string {
+	if workers > 0 {
+		return "dense eigenvalues " + workersNote(workers)
+	}
+	return "eigenvalues in one process, of the 10n x 10n Gram matrix (method gram) or of the Hessian (dense)"
 }

@@ -101,6 +101,7 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			*tol = ck.Tol
 		}
 		copy(w, ck.Weights)
+		done := converged(ck.Records)
 		if n := len(ck.Records); n > 0 && ck.Records[n-1].Step == ck.NextStep {
 			ck.Records = ck.Records[:n-1] // the final state's record (no step taken) is made again
 		}
@@ -108,6 +109,9 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			*out = *resume
 		}
 		logger.Info("resuming", "checkpoint", filepath.Join(*resume, checkpointFile), "step", ck.NextStep)
+		if ck.NextStep >= *steps && !done {
+			logger.Warn("the checkpoint's run has taken all its steps: give a larger --steps (the total, counted from step 0) to go on", "steps", *steps)
+		}
 	}
 	if *out != "" {
 		if err := os.MkdirAll(*out, 0o755); err != nil {
@@ -177,6 +181,11 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return writeTrainOutputs(*out, w, ck.Records, logger)
 	}
 	return nil
+}
+
+// converged reports whether the last of a run's records is a converged final state.
+func converged(recs []hessian.StepRecord) bool {
+	return len(recs) > 0 && recs[len(recs)-1].Converged
 }
 
 // stepNote flags what a user should notice about a step.

@@ -75,6 +75,11 @@ func TestTrainJSONCheckpointResume(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "--eps differs from the checkpoint") {
 		t.Errorf("resume with another --eps: %v; want it refused", err)
 	}
+	// A resume of a run that took all its --steps says how to go on.
+	_, errOut, err := runHess(t, "train", "--resume", part, "--in-process", "0")
+	if err != nil || !strings.Contains(errOut, "give a larger --steps") {
+		t.Errorf("resume of a finished --steps 1 run: %v; want a warning naming --steps, got:\n%s", err, errOut)
+	}
 	// --continue with --out resumes when the checkpoint is there (a restarted job).
 	out2, _, err := runHess(t, "train", "--out", part, "--continue", "--steps", "2", "--json", "--in-process", "3")
 	if err != nil {

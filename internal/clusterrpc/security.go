@@ -7,13 +7,19 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
+	"net"
 	"os"
 	"strings"
+	"sync"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 )
 
@@ -103,25 +109,28 @@ func (c *Credentials) Token() bool { return c != nil && c.token != "" }
 // ask whether a worker serves, and the answer tells nothing else.
 const healthService = "/grpc.health.v1.Health/"
 
-// serverOptions returns the server side: TLS credentials and the token check.
-func (c *Credentials) serverOptions() []grpc.ServerOption {
+// serverOptions returns the server side: TLS credentials and the token check. Clients
+// refused (a failed TLS handshake, a missing or wrong token) are logged to log() at Warn,
+// rate-limited (see refusals); log nil logs nothing.
+func (c *Credentials) serverOptions(log func() *slog.Logger) []grpc.ServerOption {
 	if c == nil {
 		return nil
 	}
+	r := &refusals{log: log, every: refusalEvery, now: time.Now}
 	var opts []grpc.ServerOption
 	if c.server != nil {
-		opts = append(opts, grpc.Creds(credentials.NewTLS(c.server)))
+		opts = append(opts, grpc.Creds(loggedTLS{credentials.NewTLS(c.server), r}))
 	}
 	if c.token != "" {
 		opts = append(opts,
 			grpc.ChainUnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-				if err := c.checkToken(ctx, info.FullMethod); err != nil {
+				if err := c.checkToken(ctx, info.FullMethod, r); err != nil {
 					return nil, err
 				}
 				return h(ctx, req)
 			}),
 			grpc.ChainStreamInterceptor(func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
-				if err := c.checkToken(ss.Context(), info.FullMethod); err != nil {
+				if err := c.checkToken(ss.Context(), info.FullMethod, r); err != nil {
 					return err
 				}
 				return h(srv, ss)
@@ -130,18 +139,111 @@ func (c *Credentials) serverOptions() []grpc.ServerOption {
 	return opts
 }
 
-// checkToken compares the call's bearer token with ours in constant time.
-func (c *Credentials) checkToken(ctx context.Context, method string) error {
+// checkToken compares the call's bearer token with ours in constant time; a refusal is
+// reported to r (with the reason, never the token).
+func (c *Credentials) checkToken(ctx context.Context, method string, r *refusals) error {
 	if strings.HasPrefix(method, healthService) {
 		return nil
 	}
 	md, _ := metadata.FromIncomingContext(ctx)
+	reason := "no token"
 	for _, v := range md.Get("authorization") {
-		if tok, ok := strings.CutPrefix(v, "Bearer "); ok && subtle.ConstantTimeCompare([]byte(tok), []byte(c.token)) == 1 {
+		tok, ok := strings.CutPrefix(v, "Bearer ")
+		if !ok {
+			continue
+		}
+		if subtle.ConstantTimeCompare([]byte(tok), []byte(c.token)) == 1 {
 			return nil
 		}
+		reason = "wrong token"
 	}
+	addr := "unknown"
+	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+		addr = p.Addr.String()
+	}
+	r.refuse(addr, reason, "method", method)
 	return status.Error(codes.Unauthenticated, "worker: missing or wrong token (the cluster's --token-file)")
+}
+
+// refusalEvery is the least time between two refusal lines about one client host.
+var refusalEvery = 10 * time.Second
+
+// refusals logs refused clients: at most one line per client host (the peer's IP; a
+// flood of new connections from one host changes the port) per every; the line counts
+// the refusals from that host that were not logged since its previous line.
+type refusals struct {
+	log   func() *slog.Logger // nil: log nothing
+	every time.Duration
+	now   func() time.Time
+
+	mu    sync.Mutex              // protects hosts
+	hosts map[string]*refusedHost // by client host
+}
+
+// refusedHost is the log state of one client host.
+type refusedHost struct {
+	logged     time.Time // of its last line
+	suppressed int       // refusals since, not logged
+}
+
+// maxRefusedHosts bounds the hosts remembered; beyond it the quiet ones are forgotten.
+const maxRefusedHosts = 1024
+
+// refuse logs the refusal of the client at addr (host:port) for reason, with the extra
+// attributes args, unless a line about its host was logged less than every ago.
+func (r *refusals) refuse(addr, reason string, args ...any) {
+	if r == nil || r.log == nil {
+		return
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	now := r.now()
+	r.mu.Lock()
+	if r.hosts == nil {
+		r.hosts = map[string]*refusedHost{}
+	}
+	h := r.hosts[host]
+	if h != nil && now.Sub(h.logged) < r.every {
+		h.suppressed++
+		r.mu.Unlock()
+		return
+	}
+	if h == nil {
+		if len(r.hosts) >= maxRefusedHosts {
+			for k, o := range r.hosts {
+				if now.Sub(o.logged) >= r.every {
+					delete(r.hosts, k)
+				}
+			}
+		}
+		h = &refusedHost{}
+		r.hosts[host] = h
+	}
+	suppressed := h.suppressed
+	h.suppressed, h.logged = 0, now
+	r.mu.Unlock()
+	r.log().Warn("refused a client", append([]any{"peer", addr, "reason", reason, "suppressed", suppressed}, args...)...)
+}
+
+// loggedTLS is TLS credentials that report failed server handshakes to refusals. A
+// client that closes the connection without a word (a TCP probe) is not reported.
+type loggedTLS struct {
+	credentials.TransportCredentials
+	r *refusals
+}
+
+func (l loggedTLS) ServerHandshake(conn net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	c, info, err := l.TransportCredentials.ServerHandshake(conn)
+	if err != nil && !errors.Is(err, io.EOF) {
+		l.r.refuse(conn.RemoteAddr().String(), "TLS handshake: "+err.Error())
+	}
+	return c, info, err
+}
+
+func (l loggedTLS) Clone() credentials.TransportCredentials {
+	return loggedTLS{l.TransportCredentials.Clone(), l.r}
 }
 
 // dialOptions returns the client side: TLS credentials (else plaintext) and the token.

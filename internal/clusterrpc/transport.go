@@ -7,6 +7,7 @@
 package clusterrpc
 
 import (
+	"log/slog"
 	"time"
 
 	"google.golang.org/grpc"
@@ -78,15 +79,17 @@ var (
 )
 
 // ServerOptions returns the options of a worker's gRPC server: message limits, keepalive,
-// the credentials (nil: plaintext, no token), and h (nil: none) to count bytes.
-func ServerOptions(h stats.Handler, creds *Credentials) []grpc.ServerOption {
+// the credentials (nil: plaintext, no token), and h (nil: none) to count bytes. Clients
+// the credentials refuse are logged at Warn to log() (nil: not logged), at most one line
+// per client host every 10 s.
+func ServerOptions(h stats.Handler, creds *Credentials, log func() *slog.Logger) []grpc.ServerOption {
 	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(MaxMessageBytes),
 		grpc.MaxSendMsgSize(MaxMessageBytes),
 		grpc.KeepaliveParams(ServerParameters),
 		grpc.KeepaliveEnforcementPolicy(ServerEnforcement),
 	}
-	opts = append(opts, creds.serverOptions()...)
+	opts = append(opts, creds.serverOptions(log)...)
 	if h != nil {
 		opts = append(opts, grpc.StatsHandler(h))
 	}
