@@ -205,8 +205,25 @@ func (c *Cluster) waitWorkers(ctx context.Context) error {
 	if ctx.Err() != nil && len(failed) > 0 {
 		return failed[0] // the caller gave up, not the workers: as before, one is enough
 	}
-	return errors.Join(failed...)
+	if len(failed) == 0 {
+		return nil
+	}
+	return joinedErrors(failed)
 }
+
+// joinedErrors is several errors on one line, separated by "; " (errors.Join would put
+// them on lines of their own, and a command's error is one line).
+type joinedErrors []error
+
+func (e joinedErrors) Error() string {
+	msgs := make([]string, len(e))
+	for i, err := range e {
+		msgs[i] = err.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+func (e joinedErrors) Unwrap() []error { return e }
 
 // errNoAnswer is the last answer of a worker that did not answer yet.
 var errNoAnswer = errors.New("no answer yet")

@@ -148,6 +148,9 @@ func TestStartupTimeoutLogsAndNamesAll(t *testing.T) {
 		t.Fatal("New with two dead workers succeeded")
 	}
 	msg := err.Error()
+	if strings.Contains(msg, "\n") {
+		t.Errorf("error %q spans lines; want one line (a command prints it as its error line)", msg)
+	}
 	for _, a := range dead {
 		if !strings.Contains(msg, "worker "+a+" is not serving: ") {
 			t.Errorf("error %q does not name %s as not serving", msg, a)
