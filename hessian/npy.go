@@ -467,6 +467,27 @@ func WriteWeights(path string, w []float64) (err error) {
 	return nil
 }
 
+// WriteVectorNPY writes v to w as a one-dimensional float64 .npy file (format 1.0, '<f8',
+// shape (len(v),)), what numpy.load gives back as a vector. Errors are those of w; the
+// caller names the file.
+func WriteVectorNPY(w io.Writer, v []float64) error {
+	bw := bufio.NewWriterSize(w, 1<<20)
+	if _, err := bw.Write(npyEncodeHeader([]int64{int64(len(v))})); err != nil {
+		return fmt.Errorf("hessian: writing .npy header: %w", err)
+	}
+	var buf [8]byte
+	for _, x := range v {
+		binary.LittleEndian.PutUint64(buf[:], math.Float64bits(x))
+		if _, err := bw.Write(buf[:]); err != nil {
+			return fmt.Errorf("hessian: writing .npy: %w", err)
+		}
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("hessian: writing .npy: %w", err)
+	}
+	return nil
+}
+
 // WriteMatrixNPY writes a rows x cols float64 matrix to w as an .npy file (format 1.0,
 // '<f8', C order), streaming: it writes the header, then calls row(i, dst) for i = 0, 1, ...,
 // rows-1 with a zeroed dst of length cols for the caller to fill with row i, and writes each

@@ -586,3 +586,22 @@ func FuzzReadWeights(f *testing.F) {
 		}
 	})
 }
+
+// TestWriteVectorNPY: a vector is written as shape (n,) that npyio reads back exactly.
+func TestWriteVectorNPY(t *testing.T) {
+	v := []float64{-1.5, 0, math.SmallestNonzeroFloat64, 1e300, 3}
+	var b bytes.Buffer
+	if err := WriteVectorNPY(&b, v); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(b.Bytes()[:npyAlign], []byte("'shape': (5,)")) {
+		t.Errorf("header %q; want shape (5,)", b.Bytes()[:npyAlign])
+	}
+	var got []float64
+	if err := npyio.Read(bytes.NewReader(b.Bytes()), &got); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, v) {
+		t.Errorf("read back %v; want %v", got, v)
+	}
+}

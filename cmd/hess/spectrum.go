@@ -22,7 +22,7 @@ func runSpectrum(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs := newFlagSet("spectrum", "--batch N --out DIR [flags]", stderr)
 	var sf spectrumFlags
 	sf.register(fs, "5", "")
-	out := fs.String("out", "", "folder for eigenvalues.npy (and eigenvalues_ce.npy, eigenvalues_reg.npy with --eps) and spectrum.png (required)")
+	out := fs.String("out", "", "folder for eigenvalues.npy (of the objective's Hessian: H, or H + R with --eps), eigenvalues_ce.npy (H, with --eps) and spectrum.png (required)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -64,10 +64,8 @@ func runSpectrum(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			return fmt.Errorf("spectrum: H + R: %w", err)
 		}
 		fmt.Fprintf(stdout, "H + R (eps %g): %s [dense %s, %.1f s]\n", eps, spectrumSummary(reg), workersNote(setup.workers), time.Since(start).Seconds())
-		for _, name := range []string{"eigenvalues.npy", "eigenvalues_reg.npy"} {
-			if err := writeVectorNPY(filepath.Join(*out, name), reg); err != nil {
-				return err
-			}
+		if err := writeVectorNPY(filepath.Join(*out, "eigenvalues.npy"), reg); err != nil {
+			return err
 		}
 		series = append(series, plots.Series{Name: fmt.Sprintf("H + R (eps %g)", eps), Values: reg})
 	}
@@ -95,7 +93,7 @@ func runSpectrum(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	written := []string{ceName}
 	if eps > 0 {
-		written = []string{"eigenvalues.npy (H + R)", "eigenvalues_reg.npy (H + R)", "eigenvalues_ce.npy (H)"}
+		written = []string{"eigenvalues.npy (H + R)", "eigenvalues_ce.npy (H)"}
 	}
 	series = append(series, plots.Series{Name: "H (cross-entropy)", Values: ce})
 	png := filepath.Join(*out, "spectrum.png")
@@ -103,7 +101,7 @@ func runSpectrum(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err := plots.Spectrum(png, series, title); err != nil {
 		return fmt.Errorf("spectrum: %w", err)
 	}
-	fmt.Fprintf(stdout, "wrote %s and, in %s, %s: eigenvalues in ascending order, float64, shape (%d, 1)\n",
+	fmt.Fprintf(stdout, "wrote %s and, in %s, %s: eigenvalues in ascending order, float64, shape (%d,)\n",
 		png, *out, strings.Join(written, ", "), hessian.Params)
 	return nil
 }
@@ -126,13 +124,13 @@ func batchLabel(n int, seed uint64) string {
 	return fmt.Sprintf("first %d images", n)
 }
 
-// writeVectorNPY writes v to path as a float64 .npy of shape (len(v), 1).
+// writeVectorNPY writes v to path as a float64 .npy of shape (len(v),).
 func writeVectorNPY(path string, v []float64) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return fmt.Errorf("spectrum: %w", err)
 	}
-	err = hessian.WriteMatrixNPY(f, len(v), 1, func(i int, dst []float64) { dst[0] = v[i] })
+	err = hessian.WriteVectorNPY(f, v)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
