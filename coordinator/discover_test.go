@@ -1,7 +1,6 @@
 package coordinator
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hessian-cluster/hess/internal/logbuf"
 	"github.com/hessian-cluster/hess/worker"
 )
 
@@ -140,7 +140,7 @@ func TestStartupTimeoutLogsAndNamesAll(t *testing.T) {
 		lis.Close() // nothing listens there now
 	}
 	lb := startWorkers(t, 1)
-	var buf syncBuffer
+	var buf logbuf.Buffer
 	log := slog.New(slog.NewJSONHandler(&buf, nil))
 	_, err := New(t.Context(), Config{Workers: []string{dead[0], lb.Addrs[0], dead[1]}, Eps: 0.001,
 		StartupTimeout: 700 * time.Millisecond, Logger: log}, train.Slice(0, 5))
@@ -184,24 +184,6 @@ func TestStartupTimeoutLogsAndNamesAll(t *testing.T) {
 			t.Errorf("%d waiting lines for %s; want one every 100 ms of the 700 ms (log:\n%s)", waits[a], a, buf.String())
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex // protects b
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestLateWorker: a worker that starts listening after the coordinator began waiting is

@@ -1,7 +1,6 @@
 package worker
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -16,7 +15,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,6 +24,7 @@ import (
 
 	"github.com/hessian-cluster/hess/hessian"
 	"github.com/hessian-cluster/hess/internal/clusterrpc"
+	"github.com/hessian-cluster/hess/internal/logbuf"
 	pb "github.com/hessian-cluster/hess/proto/hessian/v1"
 )
 
@@ -98,7 +97,7 @@ func TestSecuredWorkers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs lockedBuffer
+	var logs logbuf.Buffer
 	lb, err := StartLoopback(2, Config{GracePeriod: time.Second, Credentials: workerCreds,
 		Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 	if err != nil {
@@ -213,22 +212,4 @@ func TestSecuredWorkers(t *testing.T) {
 	if _, err := (clusterrpc.Security{CertFile: "x"}).Load(); err == nil || !strings.Contains(err.Error(), "go together") {
 		t.Errorf("certificate without key and CA: %v", err)
 	}
-}
-
-// lockedBuffer is a bytes.Buffer safe for concurrent use, for a slog handler.
-type lockedBuffer struct {
-	mu sync.Mutex // protects b
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

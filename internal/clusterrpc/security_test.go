@@ -1,13 +1,11 @@
 package clusterrpc
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,28 +13,15 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/hessian-cluster/hess/internal/logbuf"
 	pb "github.com/hessian-cluster/hess/proto/hessian/v1"
 )
 
-// logBuffer is a bytes.Buffer safe for concurrent use, for a slog handler.
-type logBuffer struct {
-	mu sync.Mutex // protects b
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-// lines returns the JSON log lines written so far.
-func (l *logBuffer) lines(t *testing.T) []map[string]any {
+// logLines returns the JSON log lines written to b so far.
+func logLines(t *testing.T, b *logbuf.Buffer) []map[string]any {
 	t.Helper()
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	var out []map[string]any
-	for line := range strings.SplitSeq(strings.TrimSpace(l.b.String()), "\n") {
+	for line := range strings.SplitSeq(strings.TrimSpace(b.String()), "\n") {
 		if line == "" {
 			continue
 		}
@@ -49,18 +34,12 @@ func (l *logBuffer) lines(t *testing.T) []map[string]any {
 	return out
 }
 
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestRefusedTokenLogged: a call with a wrong token is logged once at Warn with the peer
 // and the reason, not the token; further refusals from the same host right after are
 // suppressed.
 func TestRefusedTokenLogged(t *testing.T) {
 	const token, wrong = "the-cluster-token-0123", "a-wrong-token-456789"
-	var buf logBuffer
+	var buf logbuf.Buffer
 	log := slog.New(slog.NewJSONHandler(&buf, nil))
 	srv := grpc.NewServer(ServerOptions(nil, &Credentials{token: token}, func() *slog.Logger { return log })...)
 	pb.RegisterWorkerServer(srv, pb.UnimplementedWorkerServer{})
@@ -86,7 +65,7 @@ func TestRefusedTokenLogged(t *testing.T) {
 		}
 	}
 	call(&Credentials{token: wrong})
-	lines := buf.lines(t)
+	lines := logLines(t, &buf)
 	if len(lines) != 1 {
 		t.Fatalf("%d log lines after a refused call; want 1:\n%s", len(lines), buf.String())
 	}
@@ -99,7 +78,7 @@ func TestRefusedTokenLogged(t *testing.T) {
 		t.Errorf("the log holds a token: %s", s)
 	}
 	call(&Credentials{token: wrong}) // another connection, the same host
-	if n := len(buf.lines(t)); n != 1 {
+	if n := len(logLines(t, &buf)); n != 1 {
 		t.Errorf("%d log lines after a second refusal right away; want it suppressed:\n%s", n, buf.String())
 	}
 }
@@ -107,7 +86,7 @@ func TestRefusedTokenLogged(t *testing.T) {
 // TestRefusalsRateLimit: one line per host per interval, counting the suppressed ones;
 // hosts are limited apart.
 func TestRefusalsRateLimit(t *testing.T) {
-	var buf logBuffer
+	var buf logbuf.Buffer
 	log := slog.New(slog.NewJSONHandler(&buf, nil))
 	now := time.Unix(1000, 0)
 	r := &refusals{log: func() *slog.Logger { return log }, every: 10 * time.Second, now: func() time.Time { return now }}
@@ -118,7 +97,7 @@ func TestRefusalsRateLimit(t *testing.T) {
 	r.refuse("10.0.0.1:5002", "no token") // suppressed
 	now = now.Add(6 * time.Second)
 	r.refuse("10.0.0.1:5003", "wrong token")
-	lines := buf.lines(t)
+	lines := logLines(t, &buf)
 	type got struct {
 		peer, reason string
 		suppressed   float64
