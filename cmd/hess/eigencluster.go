@@ -107,22 +107,23 @@ func (a *analysisCluster) job(ctx context.Context, d *hessian.Dataset, eps float
 
 // eigenvalues is the distributed eigensolver: assembly and tridiagonal reduction on the
 // workers (coordinator.Cluster.Eigenvalues), one job per call.
-func (a *analysisCluster) eigenvalues(ctx context.Context, d *hessian.Dataset, w []float64, eps float64, progress hessian.ProgressFunc) (eigs []float64, err error) {
-	c, err := a.job(ctx, d, eps, progress)
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		if cerr := c.Close(); err == nil && cerr != nil {
-			err = cerr
-		}
-	}()
-	return c.Eigenvalues(ctx, w, 0, progress)
+func (a *analysisCluster) eigenvalues(ctx context.Context, d *hessian.Dataset, w []float64, eps float64, progress hessian.ProgressFunc) ([]float64, error) {
+	return a.withJob(ctx, d, eps, progress, func(c *coordinator.Cluster) ([]float64, error) {
+		return c.Eigenvalues(ctx, w, 0, progress)
+	})
 }
 
 // spyCounts returns the non-zero counts of the cells of H(w) + R over d, counted on the
 // workers (coordinator.Cluster.SpyCounts).
-func (a *analysisCluster) spyCounts(ctx context.Context, d *hessian.Dataset, w []float64, eps float64, cell int, progress hessian.ProgressFunc) (counts []float64, err error) {
+func (a *analysisCluster) spyCounts(ctx context.Context, d *hessian.Dataset, w []float64, eps float64, cell int, progress hessian.ProgressFunc) ([]float64, error) {
+	return a.withJob(ctx, d, eps, progress, func(c *coordinator.Cluster) ([]float64, error) {
+		return c.SpyCounts(ctx, w, 0, cell)
+	})
+}
+
+// withJob runs f on a new job over d and ends the job; an error of the end is returned
+// when f succeeded.
+func (a *analysisCluster) withJob(ctx context.Context, d *hessian.Dataset, eps float64, progress hessian.ProgressFunc, f func(*coordinator.Cluster) ([]float64, error)) (out []float64, err error) {
 	c, err := a.job(ctx, d, eps, progress)
 	if err != nil {
 		return nil, err
@@ -132,7 +133,7 @@ func (a *analysisCluster) spyCounts(ctx context.Context, d *hessian.Dataset, w [
 			err = cerr
 		}
 	}()
-	return c.SpyCounts(ctx, w, 0, cell)
+	return f(c)
 }
 
 // workersNote describes where the eigenvalues are computed, for headings.
